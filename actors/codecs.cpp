@@ -1,0 +1,23 @@
+#include "actors/codecs.h"
+
+#include "actors/account/account.h"
+
+namespace kumo::actors {
+namespace {
+
+template <class A>
+persistence::status decode_as(const persistence::event_record& r) {
+  typename A::event ev;
+  return A::decode(r, ev);
+}
+
+}  // namespace
+
+persistence::status decode_any(const persistence::event_record& r) {
+  auto kind = r.stream.substr(0, r.stream.find('/'));
+  if (kind == account::aggregate::kind) return decode_as<account::aggregate>(r);
+  return persistence::status::error(persistence::status_code::corrupt,
+                                    "no aggregate owns streams of kind '" + kind + "'");
+}
+
+}  // namespace kumo::actors

@@ -1,0 +1,179 @@
+#include "api/http_server.h"
+
+#include "api/request_id.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <thread>
+#include <vector>
+
+namespace kumo::api {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr int io_threads = 2;
+
+std::string ec2_error_xml(const std::string& code, const std::string& message,
+                          const std::string& request_id) {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>" + code +
+         "</Code><Message>" + message + "</Message></Error></Errors><RequestID>" + request_id +
+         "</RequestID></Response>";
+}
+
+http::response<http::string_body> route(const http::request<http::string_body>& req,
+                                        const http_config& cfg, const std::string& rid) {
+  http::response<http::string_body> res;
+  res.version(req.version());
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::server, "kumo");
+  res.set("x-amzn-RequestId", rid);
+  if (req.target() == "/healthz" && req.method() == http::verb::get) {
+    res.result(http::status::ok);
+    res.set(http::field::content_type, "application/json");
+    res.body() = "{\"status\":\"ok\",\"region\":\"" + cfg.region + "\"}";
+  } else {
+    res.result(http::status::bad_request);
+    res.set(http::field::content_type, "text/xml;charset=UTF-8");
+    res.body() = ec2_error_xml("InvalidAction",
+                               "this kumod serves no EC2 actions yet (request " + rid + ")", rid);
+  }
+  res.prepare_payload();
+  return res;
+}
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket socket, const http_config& cfg) : stream_(std::move(socket)), cfg_(cfg) {}
+
+  void run() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(cfg_.max_request_bytes);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(cfg_.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
+    auto rid = new_request_id();
+    if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      spdlog::warn("rid={} http: request too large ({})", rid, ec.message());
+      http::response<http::string_body> res{http::status::payload_too_large, 11};
+      res.set(http::field::content_type, "text/xml;charset=UTF-8");
+      res.body() = ec2_error_xml("RequestEntityTooLarge",
+                                 "request exceeds " + std::to_string(cfg_.max_request_bytes) +
+                                     " bytes",
+                                 rid);
+      res.keep_alive(false);
+      return write(std::move(res));
+    }
+    if (ec) return close();
+    auto req = parser_->release();
+    auto res = route(req, cfg_, rid);
+    spdlog::info("rid={} http: {} {} -> {}", rid, std::string(req.method_string()),
+                 std::string(req.target()), res.result_int());
+    write(std::move(res));
+  }
+
+  void write(http::response<http::string_body> res) {
+    auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
+    stream_.expires_after(cfg_.idle_timeout);
+    http::async_write(stream_, *sp,
+                      [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+                        if (ec || !sp->keep_alive()) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const http_config& cfg_;
+};
+
+class beast_server final : public http_server {
+ public:
+  explicit beast_server(const http_config& cfg) : cfg_(cfg), acceptor_(ioc_) {}
+
+  bool bind(std::string& error) {
+    beast::error_code ec;
+    auto addr = asio::ip::make_address(cfg_.address, ec);
+    if (ec) {
+      error = "listen address '" + cfg_.address + "' is not an IP address";
+      return false;
+    }
+    tcp::endpoint ep{addr, cfg_.port};
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error = "cannot listen on " + cfg_.address + ":" + std::to_string(cfg_.port) + ": " +
+              ec.message();
+      return false;
+    }
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    for (int i = 0; i < io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    return true;
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    asio::post(ioc_, [this] {
+      beast::error_code ignored;
+      acceptor_.close(ignored);
+    });
+    // Open keep-alive connections are cut here; draining in-flight API calls
+    // arrives with the EC2 API, whose handlers can be slow.
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  ~beast_server() override { stop(); }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+      if (ec) return;  // closed by stop()
+      std::make_shared<session>(std::move(s), cfg_)->run();
+      accept();
+    });
+  }
+
+  http_config cfg_;
+  asio::io_context ioc_{io_threads};
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<http_server> http_server::start(const http_config& cfg, std::string& error) {
+  auto s = std::make_unique<beast_server>(cfg);
+  if (!s->bind(error)) return nullptr;
+  return s;
+}
+
+}  // namespace kumo::api

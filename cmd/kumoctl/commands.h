@@ -1,0 +1,31 @@
+// kumoctl's commands. Each reads the event store (opened as a RocksDB
+// secondary, so it works while kumod runs and never takes its lock), writes to
+// `out`, and returns the process exit code: 0 ok, 1 problem found, 2 usage.
+#pragma once
+
+#include "persistence/event_store.h"
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace kumo::ctl {
+
+struct options {
+  std::string data_dir;
+  std::string stream;  // exact stream id, or a "kind/" prefix
+  std::string type;
+  std::optional<int64_t> since_ms;
+  std::optional<int64_t> at_ms;
+  bool follow = false;
+  bool json = false;
+  std::string resource_id;
+};
+
+int events(persistence::event_store& store, const options& o, std::ostream& out);
+int audit(persistence::event_store& store, const options& o, std::ostream& out);
+int replay(persistence::event_store& store, const options& o, std::ostream& out);
+int verify(persistence::event_store& store, std::ostream& out);
+
+}  // namespace kumo::ctl

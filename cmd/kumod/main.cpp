@@ -1,0 +1,125 @@
+// kumod: the kumo daemon. Today it runs the cloud role all-in-one: the event
+// store, the journal, the Account aggregate and its view, and the HTTP endpoint.
+#include "bootstrap.h"
+#include "config.h"
+
+#include "actors/account/account_actors.h"
+#include "actors/journal/journal.h"
+#include "api/http_server.h"
+#include "persistence/data_dir.h"
+
+#include <caf/all.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace {
+
+using namespace kumo;
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("kumod");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::from_str(level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+// Blocks until SIGTERM or SIGINT; the signals are blocked in every thread, so
+// only this wait sees them.
+int wait_for_stop_signal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+int run(const daemon::config& cfg, const sigset_t& signals) {
+  persistence::status st;
+  auto lock = persistence::data_dir_lock::acquire(cfg.data_dir, st);
+  if (!lock) {
+    spdlog::error("kumod: {}", st.message);
+    return 1;
+  }
+  auto store = persistence::event_store::open(persistence::events_path(cfg.data_dir),
+                                              persistence::open_mode::read_write, st);
+  if (!store) {
+    spdlog::error("kumod: {}", st.message);
+    return 1;
+  }
+  spdlog::info("kumod: event store {} at event #{}", persistence::events_path(cfg.data_dir),
+               store->last_global_seq());
+
+  caf::actor_system_config caf_cfg;
+  unsigned threads = cfg.worker_threads ? cfg.worker_threads
+                                        : std::max(2u, std::thread::hardware_concurrency());
+  caf_cfg.set("scheduler.max-threads", threads);
+  int exit_code = 0;
+  {
+    caf::actor_system sys{caf_cfg};
+    auto journal = actors::spawn_journal(sys, *store);
+    auto registry = actors::account::spawn_registry(sys, journal, *store);
+    auto view = actors::account::spawn_view(sys, journal, *store);
+    std::unique_ptr<api::http_server> http;
+    try {
+      actors::account::client accounts{sys, registry, view};
+      std::string error;
+      if (!daemon::ensure_admin(accounts, cfg.data_dir, error)) {
+        spdlog::error("kumod: {}", error);
+        exit_code = 1;
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("kumod: bootstrap failed: {}", e.what());
+      exit_code = 1;
+    }
+    if (exit_code == 0) {
+      std::string error;
+      http = api::http_server::start({cfg.listen_address, cfg.listen_port, cfg.region}, error);
+      if (!http) {
+        spdlog::error("kumod: {}", error);
+        exit_code = 1;
+      }
+    }
+    if (exit_code == 0) {
+      spdlog::info("kumod ready: listening on http://{}:{} region={} data-dir={} credentials={}",
+                   cfg.listen_address, http->port(), cfg.region, cfg.data_dir,
+                   daemon::credentials_path(cfg.data_dir));
+      int sig = wait_for_stop_signal(signals);
+      spdlog::info("kumod: {} received, shutting down", strsignal(sig));
+      http->stop();
+    }
+    // Checkpoint the view so the next start replays little; events are
+    // already durable, so this is an optimisation, not a requirement.
+    caf::scoped_actor self{sys};
+    self->request(view, std::chrono::seconds(10), actors::checkpoint_atom::value)
+        .receive([](uint64_t at) { spdlog::info("kumod: accounts view checkpointed at #{}", at); },
+                 [&](caf::error& e) {
+                   spdlog::warn("kumod: final checkpoint skipped: {}", sys.render(e));
+                 });
+    for (const auto& a : {view, registry, journal}) self->send_exit(a, caf::exit_reason::user_shutdown);
+  }  // the actor system waits for every actor here
+  store.reset();
+  if (exit_code == 0) spdlog::info("kumod: stopped cleanly");
+  return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string error;
+  auto cfg = kumo::daemon::parse_config({argv + 1, argv + argc}, error);
+  if (!cfg) {
+    std::cerr << "kumod: " << error << "\n" << kumo::daemon::usage();
+    return 2;
+  }
+  setup_logging(cfg->log_level);
+  // Block the stop signals before any thread exists, so all threads inherit it.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return run(*cfg, signals);
+}
