@@ -4,7 +4,7 @@
 #include "config.h"
 
 #include "actors/account/account_actors.h"
-#include "actors/journal/journal.h"
+#include "actors/cloud.h"
 #include "api/http_server.h"
 #include "persistence/data_dir.h"
 
@@ -59,12 +59,10 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
-    auto journal = actors::spawn_journal(sys, *store);
-    auto registry = actors::account::spawn_registry(sys, journal, *store);
-    auto view = actors::account::spawn_view(sys, journal, *store);
+    auto cloud = actors::cloud_actors::spawn(sys, *store);
     std::unique_ptr<api::http_server> http;
     try {
-      actors::account::client accounts{sys, registry, view};
+      actors::account::client accounts{sys, cloud.accounts, cloud.accounts_view};
       std::string error;
       if (!daemon::ensure_admin(accounts, cfg.data_dir, error)) {
         spdlog::error("kumod: {}", error);
@@ -90,15 +88,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       spdlog::info("kumod: {} received, shutting down", strsignal(sig));
       http->stop();
     }
-    // Checkpoint the view so the next start replays little; events are
-    // already durable, so this is an optimisation, not a requirement.
-    caf::scoped_actor self{sys};
-    self->request(view, std::chrono::seconds(10), actors::checkpoint_atom::value)
-        .receive([](uint64_t at) { spdlog::info("kumod: accounts view checkpointed at #{}", at); },
-                 [&](caf::error& e) {
-                   spdlog::warn("kumod: final checkpoint skipped: {}", sys.render(e));
-                 });
-    for (const auto& a : {view, registry, journal}) self->send_exit(a, caf::exit_reason::user_shutdown);
+    cloud.shutdown(sys);
   }  // the actor system waits for every actor here
   store.reset();
   if (exit_code == 0) spdlog::info("kumod: stopped cleanly");

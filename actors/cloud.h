@@ -1,0 +1,24 @@
+// The cloud role's actors, started together on one event store. kumod, the
+// crash-test writer and the tests all start the core through this one place.
+#pragma once
+
+#include "persistence/event_store.h"
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+namespace kumo::actors {
+
+struct cloud_actors {
+  caf::actor journal;
+  caf::actor accounts;       // Account aggregate registry
+  caf::actor accounts_view;  // accounts projection
+
+  static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store);
+  // Checkpoints the views and stops every actor, so the actor system can be
+  // destroyed. Everything acknowledged is durable already; this only shortens
+  // the next start's replay.
+  void shutdown(caf::actor_system& sys);
+};
+
+}  // namespace kumo::actors
