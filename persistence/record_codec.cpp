@@ -1,53 +1,11 @@
 #include "persistence/record_codec.h"
 
+#include "persistence/binary_codec.h"
+
 namespace kumo::persistence {
 namespace {
 
 constexpr char record_format_v1 = 1;
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-void put_string(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
-  out.append(s);
-}
-
-// A cursor over the encoded bytes; every read reports which field failed.
-struct reader {
-  std::string_view in;
-  std::string failed_field;
-
-  bool varint(uint64_t& v, const char* field) {
-    v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (in.empty()) break;
-      auto byte = static_cast<uint8_t>(in.front());
-      in.remove_prefix(1);
-      v |= uint64_t(byte & 0x7f) << shift;
-      if (!(byte & 0x80)) return true;
-    }
-    failed_field = field;
-    return false;
-  }
-
-  bool str(std::string& s, const char* field) {
-    uint64_t n = 0;
-    if (!varint(n, field)) return false;
-    if (n > in.size()) {
-      failed_field = field;
-      return false;
-    }
-    s.assign(in.data(), n);
-    in.remove_prefix(n);
-    return true;
-  }
-};
 
 }  // namespace
 
@@ -74,7 +32,7 @@ status decode_record(std::string_view bytes, event_record& out) {
                          bytes.empty() ? "empty record"
                                        : "unknown record format " +
                                              std::to_string(int(bytes.front())));
-  reader rd{bytes.substr(1), {}};
+  binary_reader rd{bytes.substr(1), {}};
   uint64_t schema = 0, time = 0;
   bool ok = rd.str(out.stream, "stream") && rd.varint(out.stream_seq, "stream_seq") &&
             rd.varint(out.global_seq, "global_seq") && rd.str(out.type, "type") &&
@@ -83,7 +41,7 @@ status decode_record(std::string_view bytes, event_record& out) {
             rd.str(out.payload, "payload");
   if (!ok)
     return status::error(status_code::corrupt, "record truncated at field '" + rd.failed_field + "'");
-  if (!rd.in.empty())
+  if (!rd.at_end())
     return status::error(status_code::corrupt,
                          std::to_string(rd.in.size()) + " trailing bytes after the payload");
   out.schema_version = static_cast<uint32_t>(schema);

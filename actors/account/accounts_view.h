@@ -31,11 +31,11 @@ struct key_owner {
 class accounts_model {
  public:
   static constexpr const char* name = "accounts";
-  static constexpr uint32_t state_version = 1;
+  static constexpr uint32_t state_version = 2;  // 2: binary checkpoint
 
   void apply(const persistence::event_record& r);
   std::string save() const;
-  bool load(const std::string& json);
+  bool load(const std::string& bytes);
 
   std::optional<key_owner> find_key(const std::string& access_key_id) const;
   std::optional<account_summary> find_account(const std::string& account_id) const;

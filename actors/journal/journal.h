@@ -1,9 +1,9 @@
 // The journal: the single writer of the event store.
 //
-// Every aggregate sends (append_atom, append_request) here. Appends that queue
-// up while a write is in flight are committed together in one synced
-// WriteBatch (group commit); each sender is answered only once its events are
-// durable. After each batch the stored records go to every subscriber as
+// Every aggregate sends (append_atom, append_request) here. At most one synced
+// WriteBatch is in flight; appends that arrive meanwhile are committed
+// together in the next one (group commit). Each sender is answered only once
+// its events are durable. After each batch the stored records go to every subscriber as
 // (committed_atom, committed_events).
 #pragma once
 
@@ -13,8 +13,8 @@
 
 namespace kumo::actors {
 
-// Runs on its own thread (fsync blocks; it must not block CAF's scheduler).
-// `store` must outlive the actor.
+// The blocking write runs in a linked actor on its own thread, so fsync never
+// stalls CAF's scheduler. `store` must outlive the actor.
 caf::actor spawn_journal(caf::actor_system& sys, persistence::event_store& store);
 
 }  // namespace kumo::actors

@@ -18,7 +18,6 @@ namespace kumo::actors {
 using append_atom = caf::atom_constant<caf::atom("append")>;        // (append, append_request) -> append_reply
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;  // (subscribe, actor) -> last global seq
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  // journal -> subscribers
-using flush_atom = caf::atom_constant<caf::atom("flush")>;          // journal -> itself
 using stats_atom = caf::atom_constant<caf::atom("stats")>;          // -> journal_stats
 // Aggregates
 using get_state_atom = caf::atom_constant<caf::atom("getstate")>;   // (id, getstate) -> command_reply

@@ -16,8 +16,11 @@ struct writers_result {
   double seconds = 0;
 };
 
+// A typical small event payload.
+inline const std::string default_payload = "{\"volume_id\":\"vol-0123456789abcdef0\",\"size_gib\":8}";
+
 writers_result run_writers(caf::actor_system& sys, const caf::actor& journal, int writers,
                            int appends_each, const std::string& stream_prefix,
-                           const std::string& payload = "{\"volume_id\":\"vol-0123456789abcdef0\",\"size_gib\":8}");
+                           const std::string& payload = default_payload);
 
 }  // namespace kumo::test
