@@ -195,19 +195,10 @@ class rocks_event_store final : public event_store {
   }
 
   std::optional<snapshot> get_snapshot(const std::string& stream, status& result) override {
-    std::string v;
-    auto s = db_->Get({}, "s/" + stream, &v);
-    result = status::success();
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) {
-      result = from_rocks(s, "snapshot of '" + stream + "'");
-      return std::nullopt;
-    }
     snapshot snap;
-    if (!decode_versioned(v, snap.stream_version, snap.state_version, snap.state)) {
-      result = status::error(status_code::corrupt, "snapshot of '" + stream + "' is truncated");
+    if (!get_versioned("s/" + stream, "snapshot of '" + stream + "'", snap.stream_version,
+                       snap.state_version, snap.state, result))
       return std::nullopt;
-    }
     return snap;
   }
 
@@ -219,20 +210,10 @@ class rocks_event_store final : public event_store {
 
   std::optional<checkpoint> get_checkpoint(const std::string& projection,
                                            status& result) override {
-    std::string v;
-    auto s = db_->Get({}, "p/" + projection, &v);
-    result = status::success();
-    if (s.IsNotFound()) return std::nullopt;
-    if (!s.ok()) {
-      result = from_rocks(s, "checkpoint of projection '" + projection + "'");
-      return std::nullopt;
-    }
     checkpoint c;
-    if (!decode_versioned(v, c.global_seq, c.state_version, c.state)) {
-      result = status::error(status_code::corrupt,
-                             "checkpoint of projection '" + projection + "' is truncated");
+    if (!get_versioned("p/" + projection, "checkpoint of projection '" + projection + "'",
+                       c.global_seq, c.state_version, c.state, result))
       return std::nullopt;
-    }
     return c;
   }
 
@@ -319,6 +300,25 @@ class rocks_event_store final : public event_store {
   }
 
  private:
+  // Reads a snapshot or checkpoint value. False when absent (result ok) or
+  // unreadable (result says why).
+  bool get_versioned(const std::string& key, const std::string& what, uint64_t& position,
+                     uint32_t& state_version, std::string& state, status& result) {
+    std::string v;
+    auto s = db_->Get({}, key, &v);
+    result = status::success();
+    if (s.IsNotFound()) return false;
+    if (!s.ok()) {
+      result = from_rocks(s, what);
+      return false;
+    }
+    if (!decode_versioned(v, position, state_version, state)) {
+      result = status::error(status_code::corrupt, what + " is truncated");
+      return false;
+    }
+    return true;
+  }
+
   static status with_context(status s, uint64_t gseq) {
     s.message = "event #" + std::to_string(gseq) + ": " + s.message;
     return s;
