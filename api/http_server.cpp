@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include "api/request_id.h"
+#include "api/xml.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -20,32 +21,31 @@ using tcp = asio::ip::tcp;
 
 constexpr int io_threads = 2;
 
-std::string ec2_error_xml(const std::string& code, const std::string& message,
-                          const std::string& request_id) {
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>" + code +
-         "</Code><Message>" + message + "</Message></Error></Errors><RequestID>" + request_id +
-         "</RequestID></Response>";
-}
-
-http::response<http::string_body> route(const http::request<http::string_body>& req,
-                                        const http_config& cfg, const std::string& rid) {
-  http::response<http::string_body> res;
-  res.version(req.version());
-  res.keep_alive(req.keep_alive());
+http::response<http::string_body> make_response(unsigned version, bool keep_alive, int status,
+                                                const std::string& content_type,
+                                                std::string body, const std::string& rid) {
+  http::response<http::string_body> res{static_cast<http::status>(status), version};
+  res.keep_alive(keep_alive);
   res.set(http::field::server, "kumo");
+  res.set(http::field::content_type, content_type);
   res.set("x-amzn-RequestId", rid);
-  if (req.target() == "/healthz" && req.method() == http::verb::get) {
-    res.result(http::status::ok);
-    res.set(http::field::content_type, "application/json");
-    res.body() = "{\"status\":\"ok\",\"region\":\"" + cfg.region + "\"}";
-  } else {
-    res.result(http::status::bad_request);
-    res.set(http::field::content_type, "text/xml;charset=UTF-8");
-    res.body() = ec2_error_xml("InvalidAction",
-                               "this kumod serves no EC2 actions yet (request " + rid + ")", rid);
-  }
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+http_parts parts_of(http::request<http::string_body>& req) {
+  http_parts p;
+  p.method = std::string(req.method_string());
+  p.target = std::string(req.target());
+  for (const auto& h : req) {
+    std::string name(h.name_string());
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto& v = p.headers[name];
+    v = v.empty() ? std::string(h.value()) : v + "," + std::string(h.value());
+  }
+  p.body = std::move(req.body());
+  return p;
 }
 
 class session : public std::enable_shared_from_this<session> {
@@ -69,21 +69,35 @@ class session : public std::enable_shared_from_this<session> {
     auto rid = new_request_id();
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
       spdlog::warn("rid={} http: request too large ({})", rid, ec.message());
-      http::response<http::string_body> res{http::status::payload_too_large, 11};
-      res.set(http::field::content_type, "text/xml;charset=UTF-8");
-      res.body() = ec2_error_xml("RequestEntityTooLarge",
-                                 "request exceeds " + std::to_string(cfg_.max_request_bytes) +
-                                     " bytes",
-                                 rid);
-      res.keep_alive(false);
-      return write(std::move(res));
+      return write(make_response(11, false, 413, "text/xml;charset=UTF-8",
+                                 ec2_error("RequestEntityTooLarge",
+                                           "request exceeds " +
+                                               std::to_string(cfg_.max_request_bytes) + " bytes",
+                                           rid),
+                                 rid));
     }
-    if (ec) return close();
+    if (ec) {
+      // Malformed HTTP: say so once, then drop the connection.
+      spdlog::warn("rid={} http: bad request ({})", rid, ec.message());
+      return write(make_response(11, false, 400, "text/xml;charset=UTF-8",
+                                 ec2_error("MalformedHTTPRequest", ec.message(), rid), rid));
+    }
     auto req = parser_->release();
-    auto res = route(req, cfg_, rid);
-    spdlog::info("rid={} http: {} {} -> {}", rid, std::string(req.method_string()),
-                 std::string(req.target()), res.result_int());
-    write(std::move(res));
+    auto version = req.version();
+    bool keep_alive = req.keep_alive();
+    if (req.target() == "/healthz" && req.method() == http::verb::get)
+      return write(make_response(version, keep_alive, 200, "application/json",
+                                 "{\"status\":\"ok\",\"region\":\"" + cfg_.region + "\"}", rid));
+    // The handler answers from an actor thread; the write goes back onto this
+    // connection's strand.
+    cfg_.handler(parts_of(req), rid,
+                 [self = shared_from_this(), version, keep_alive, rid](http_reply r) {
+                   asio::post(self->stream_.get_executor(), [self, version, keep_alive, rid,
+                                                             r = std::move(r)]() mutable {
+                     self->write(make_response(version, keep_alive, r.status, r.content_type,
+                                               std::move(r.body), rid));
+                   });
+                 });
   }
 
   void write(http::response<http::string_body> res) {

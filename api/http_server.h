@@ -1,15 +1,20 @@
 // kumod's HTTP endpoint (Boost.Beast): HTTP/1.1 keep-alive, a request size
-// limit, per-connection timeouts and graceful shutdown. The EC2 Query API is
-// mounted here by the API issue; today it serves the readiness probe
-// GET /healthz and answers every other request with an AWS-shaped error.
+// limit, per-connection timeouts and graceful shutdown. GET /healthz is the
+// unsigned readiness probe; every other request goes to `handler` (the EC2
+// gateway), whose reply may come back on any thread.
 #pragma once
+
+#include "api/ec2.h"
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 namespace kumo::api {
+
+using request_handler = std::function<void(http_parts, std::string request_id, reply_fn)>;
 
 struct http_config {
   std::string address = "127.0.0.1";
@@ -17,6 +22,7 @@ struct http_config {
   std::string region = "kumo-1";
   size_t max_request_bytes = 1 << 20;
   std::chrono::seconds idle_timeout{60};
+  request_handler handler;
 };
 
 class http_server {

@@ -32,6 +32,20 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
     c.listen_address = value.substr(0, colon);
   } else if (key == "region") {
     c.region = value;
+  } else if (key == "zones") {
+    c.zones.clear();
+    size_t start = 0;
+    while (start <= value.size()) {
+      auto comma = value.find(',', start);
+      auto zone = trim(value.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (!zone.empty()) c.zones.push_back(zone);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    if (c.zones.empty()) {
+      error = "--zones needs at least one zone name";
+      return false;
+    }
   } else if (key == "role") {
     if (value != "all-in-one") {
       error = "--role=" + value + " is not available yet; this kumod runs all-in-one only";
@@ -62,8 +76,10 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
 
 const char* usage() {
   return "usage: kumod [--config=FILE] [--data-dir=DIR] [--listen=HOST:PORT] [--region=NAME]\n"
-         "             [--role=all-in-one] [--log-level=trace|debug|info|warn|error] [--threads=N]\n"
-         "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n";
+         "             [--zones=A,B] [--role=all-in-one] [--log-level=trace|debug|info|warn|error]\n"
+         "             [--threads=N]\n"
+         "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n"
+         "          --zones=<region>a\n";
 }
 
 std::optional<config> parse_config(const std::vector<std::string>& args, std::string& error) {
@@ -103,6 +119,7 @@ std::optional<config> parse_config(const std::vector<std::string>& args, std::st
   }
   for (const auto& [k, v] : flags)
     if (!set(c, k, v, error)) return std::nullopt;
+  if (c.zones.empty()) c.zones.push_back(c.region + "a");
   return c;
 }
 

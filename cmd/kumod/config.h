@@ -14,6 +14,7 @@ struct config {
   std::string listen_address = "127.0.0.1";
   uint16_t listen_port = 8773;  // Eucalyptus's port
   std::string region = "kumo-1";
+  std::vector<std::string> zones;  // availability zones = clusters; default "<region>a"
   std::string role = "all-in-one";
   std::string log_level = "info";
   unsigned worker_threads = 0;  // 0 = one per core

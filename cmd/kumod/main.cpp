@@ -1,5 +1,5 @@
 // kumod: the kumo daemon. Today it runs the cloud role all-in-one: the event
-// store, the journal, the Account aggregate and its view, and the HTTP endpoint.
+// store, the journal, the Account aggregate and its view, and the EC2 API.
 #include "bootstrap.h"
 #include "config.h"
 
@@ -61,6 +61,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     caf::actor_system sys{caf_cfg};
     auto cloud = actors::cloud_actors::spawn(sys, *store);
     std::unique_ptr<api::http_server> http;
+    caf::actor gateway;
     try {
       actors::account::client accounts{sys, cloud.accounts, cloud.accounts_view};
       std::string error;
@@ -74,7 +75,15 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     }
     if (exit_code == 0) {
       std::string error;
-      http = api::http_server::start({cfg.listen_address, cfg.listen_port, cfg.region}, error);
+      api::http_config http_cfg;
+      http_cfg.address = cfg.listen_address;
+      http_cfg.port = cfg.listen_port;
+      http_cfg.region = cfg.region;
+      gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones});
+      http_cfg.handler = [gateway](api::http_parts req, std::string rid, api::reply_fn done) {
+        api::submit(gateway, std::move(req), std::move(rid), std::move(done));
+      };
+      http = api::http_server::start(http_cfg, error);
       if (!http) {
         spdlog::error("kumod: {}", error);
         exit_code = 1;
@@ -88,6 +97,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       spdlog::info("kumod: {} received, shutting down", strsignal(sig));
       http->stop();
     }
+    if (gateway) caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     cloud.shutdown(sys);
   }  // the actor system waits for every actor here
   store.reset();

@@ -81,9 +81,10 @@ TEST(Kumod, FirstStartCreatesAdminWhoseCredentialsTheAwsCliReads) {
   auto health = test::http_get(k.port, "/healthz");
   EXPECT_EQ(health.status, 200);
   EXPECT_NE(health.body.find("\"region\":\"kumo-1\""), std::string::npos) << health.body;
-  auto other = test::http_get(k.port, "/?Action=DescribeRegions");
-  EXPECT_EQ(other.status, 400);
-  EXPECT_NE(other.body.find("<Code>InvalidAction</Code>"), std::string::npos) << other.body;
+  // Nothing but the readiness probe is served unsigned.
+  auto other = test::http_get(k.port, "/?Action=DescribeRegions&Version=2016-11-15");
+  EXPECT_EQ(other.status, 401);
+  EXPECT_NE(other.body.find("<Code>MissingAuthenticationToken</Code>"), std::string::npos) << other.body;
   EXPECT_NE(other.body.find("<RequestID>"), std::string::npos) << other.body;
 
   EXPECT_EQ(k.stop(), 0) << k.proc.transcript();

@@ -1,0 +1,37 @@
+// The EC2 Query API: authenticates (SigV4), parses, dispatches to an
+// operation, writes the XML answer. Everything runs in the gateway actor; the
+// HTTP server only hands requests in and writes replies out.
+#pragma once
+
+#include "actors/cloud.h"
+#include "api/sigv4.h"
+
+#include <caf/fwd.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace kumo::api {
+
+struct ec2_config {
+  std::string region = "kumo-1";
+  std::vector<std::string> zones = {"kumo-1a"};
+};
+
+struct http_reply {
+  int status = 200;
+  std::string content_type = "text/xml;charset=UTF-8";
+  std::string body;
+};
+
+using reply_fn = std::function<void(http_reply)>;
+
+caf::actor spawn_ec2_gateway(caf::actor_system& sys, const actors::cloud_actors& cloud,
+                             const ec2_config& cfg);
+
+// Thread-safe: hands one HTTP request to the gateway. `done` is called exactly
+// once, from an actor thread.
+void submit(const caf::actor& gateway, http_parts req, std::string request_id, reply_fn done);
+
+}  // namespace kumo::api

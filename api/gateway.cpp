@@ -1,0 +1,163 @@
+// The gateway actor: one EC2 request from bytes to reply.
+//   route -> SigV4 claim -> parameters -> secret lookup (accounts view)
+//   -> signature check -> Action/Version -> DryRun -> the operation.
+#include "api/operation.h"
+
+#include "actors/account/account_actors.h"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::api::http_parts)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::api::reply_fn)
+
+namespace kumo::api {
+namespace {
+
+constexpr auto lookup_timeout = std::chrono::seconds(10);
+const std::string api_version = "2016-11-15";
+
+bool is_ec2_path(const std::string& target) {
+  auto path = target.substr(0, target.find('?'));
+  return path == "/" || path == "/services/compute" || path == "/services/compute/";
+}
+
+// The operation's parameters: the query string (without the presigning
+// X-Amz-* fields) plus a form-encoded POST body.
+std::optional<query> parameters_of(const http_parts& req, query_error& err) {
+  auto qpos = req.target.find('?');
+  auto params = query::parse(qpos == std::string::npos ? "" : req.target.substr(qpos + 1), err);
+  if (!params) return std::nullopt;
+  params->erase_prefixed("X-Amz-");
+  if (req.method == "POST" && !req.body.empty()) {
+    auto ct = req.headers.count("content-type") ? req.headers.at("content-type") : "";
+    if (ct.rfind("application/x-www-form-urlencoded", 0) != 0) {
+      err = {"InvalidParameterValue",
+             "POST bodies must be application/x-www-form-urlencoded, not '" + ct.substr(0, 64) + "'"};
+      return std::nullopt;
+    }
+    auto body = query::parse(req.body, err);
+    if (!body || !params->merge(*body, err)) return std::nullopt;
+  }
+  return params;
+}
+
+struct gateway_state {
+  actors::cloud_actors cloud;
+  ec2_config cfg;
+  static inline const char* name = "ec2-gateway";
+};
+
+using gateway_actor = caf::stateful_actor<gateway_state>;
+
+void dispatch(const op_ptr& c) {
+  auto action = c->params.get("Action");
+  if (!action || action->empty())
+    return c->fail("MissingParameter", "The request must contain the parameter Action");
+  c->action = *action;
+  auto version = c->params.get("Version");
+  if (!version) return c->fail("MissingParameter", "The request must contain the parameter Version");
+  if (*version != api_version)
+    return c->fail("NoSuchVersion", "The requested version (" + version->substr(0, 32) +
+                                        ") of service AmazonEC2 is not served by kumo; use " +
+                                        api_version);
+  const auto& ops = operations();
+  auto op = ops.find(*action);
+  if (op == ops.end())
+    return c->fail("InvalidAction", "The action " + action->substr(0, 64) + " is not valid for this web service.");
+  query_error err;
+  auto dry = c->params.boolean("DryRun", err);
+  if (!err.code.empty()) return c->fail(err);
+  if (dry.value_or(false)) {
+    if (!op->second.dry_run) return c->fail("UnsupportedOperation", *action + " does not support DryRun");
+    return c->fail("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412);
+  }
+  op->second.handler(c);
+}
+
+caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_config cfg) {
+  self->state.cloud = std::move(cloud);
+  self->state.cfg = std::move(cfg);
+  return {
+      [=](http_parts& req, std::string& rid, reply_fn& done) {
+        auto c = std::make_shared<op_context>();
+        c->self = self;
+        c->cloud = &self->state.cloud;
+        c->cfg = &self->state.cfg;
+        c->request_id = rid;
+        auto started = std::chrono::steady_clock::now();
+        // Every reply is logged once, with the request id, action and caller.
+        c->done = [c_raw = c.get(), started, done = std::move(done)](http_reply r) {
+          auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+          spdlog::info("rid={} ec2 {} account={} -> {} ({:.1f} ms)", c_raw->request_id,
+                       c_raw->action.empty() ? "-" : c_raw->action,
+                       c_raw->account_id.empty() ? "-" : c_raw->account_id, r.status, ms);
+          done(std::move(r));
+        };
+        if (!is_ec2_path(req.target))
+          return c->fail("InvalidAction", "no EC2 endpoint at this path; use / or /services/compute", 404);
+        if (req.method != "GET" && req.method != "POST")
+          return c->fail("InvalidAction", "the EC2 Query API takes GET or POST, not " + req.method, 405);
+        auth_error aerr;
+        auto claim = parse_claim(req, aerr);
+        if (!claim) return c->fail(aerr.code, aerr.message, aerr.http_status);
+        query_error qerr;
+        auto params = parameters_of(req, qerr);
+        if (!params) return c->fail(qerr);
+        c->params = std::move(*params);
+        auto parts = std::make_shared<http_parts>(std::move(req));
+        self->request(self->state.cloud.accounts_view, lookup_timeout, actors::find_key_atom::value,
+                      claim->access_key_id, uint64_t{0})
+            .then(
+                [=](std::optional<actors::account::key_owner>& owner) {
+                  if (!owner)
+                    return c->fail("AuthFailure",
+                                   "AWS was not able to validate the provided access credentials "
+                                   "(unknown access key " + claim->access_key_id + ")", 401);
+                  if (auto bad = verify(*parts, *claim, owner->secret_access_key,
+                                        self->state.cfg.region, "ec2", std::time(nullptr)))
+                    return c->fail(bad->code, bad->message, bad->http_status);
+                  c->account_id = owner->account_id;
+                  c->principal = "arn:aws:iam::" + owner->account_id + ":root";
+                  dispatch(c);
+                },
+                [=](caf::error& e) {
+                  c->fail("ServiceUnavailable",
+                          "credentials could not be checked: " + self->system().render(e), 503);
+                });
+      },
+  };
+}
+
+}  // namespace
+
+void op_context::respond(const xml_writer& body) const {
+  done({200, "text/xml;charset=UTF-8", ec2_response(action, request_id, body)});
+}
+
+void op_context::fail(const std::string& code, const std::string& message, int status) const {
+  done({status, "text/xml;charset=UTF-8", ec2_error(code, message, request_id)});
+}
+
+const op_table& operations() {
+  static const op_table table = [] {
+    op_table t;
+    register_region_ops(t);
+    return t;
+  }();
+  return table;
+}
+
+caf::actor spawn_ec2_gateway(caf::actor_system& sys, const actors::cloud_actors& cloud,
+                             const ec2_config& cfg) {
+  return sys.spawn(gateway, cloud, cfg);
+}
+
+void submit(const caf::actor& gateway, http_parts req, std::string request_id, reply_fn done) {
+  caf::anon_send(gateway, std::move(req), std::move(request_id), std::move(done));
+}
+
+}  // namespace kumo::api
