@@ -16,7 +16,6 @@ namespace {
 
 constexpr int64_t max_clock_skew_seconds = 15 * 60;
 constexpr int64_t max_presigned_expiry = 7 * 24 * 3600;
-const std::string unsigned_payload = "UNSIGNED-PAYLOAD";
 
 std::string hex(const unsigned char* data, size_t n) {
   static const char digits[] = "0123456789abcdef";
@@ -232,9 +231,9 @@ std::string canonical_request(const http_parts& req, const sigv4_claim& claim) {
     s = semi + 1;
   }
   out += "\n" + claim.signed_headers + "\n";
-  if (claim.presigned) {
-    out += unsigned_payload;
-  } else if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
+  // botocore hashes the (empty) body for presigned EC2 URLs too; only S3
+  // presigns with UNSIGNED-PAYLOAD.
+  if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
     out += it->second;
   } else {
     out += sha256_hex(req.body);
@@ -291,12 +290,13 @@ std::optional<auth_error> verify(const http_parts& req, const sigv4_claim& claim
       return auth_error{400, "RequestExpired",
                         "request timestamp " + claim.amz_date +
                             " is more than 15 minutes from the server's time; check the client's clock"};
-    if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
-      // The body carries the parameters: it must be covered by the signature.
-      if (it->second != sha256_hex(req.body))
-        return auth_error{403, "SignatureDoesNotMatch",
-                          "X-Amz-Content-SHA256 does not match the request body"};
-    }
+  }
+  if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
+    // The body carries the parameters: it must be covered by the signature
+    // (no UNSIGNED-PAYLOAD here).
+    if (it->second != sha256_hex(req.body))
+      return auth_error{403, "SignatureDoesNotMatch",
+                        "X-Amz-Content-SHA256 does not match the request body"};
   }
   auto expected = signature(secret, claim, string_to_sign(claim, canonical_request(req, claim)));
   if (expected.size() != claim.signature.size() ||
