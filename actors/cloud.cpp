@@ -2,6 +2,7 @@
 
 #include "actors/account/account_actors.h"
 #include "actors/journal/journal.h"
+#include "actors/keypair/keypair_actors.h"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -13,15 +14,18 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.journal = spawn_journal(sys, store);
   c.accounts = account::spawn_registry(sys, c.journal, store);
   c.accounts_view = account::spawn_view(sys, c.journal, store);
+  c.keypairs = keypair::spawn_registry(sys, c.journal, store);
+  c.keypairs_view = keypair::spawn_view(sys, c.journal, store);
   return c;
 }
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  self->request(accounts_view, std::chrono::seconds(10), checkpoint_atom::value)
-      .receive([](uint64_t at) { spdlog::info("accounts view checkpointed at #{}", at); },
-               [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
-  for (auto* a : {&accounts_view, &accounts, &journal}) {
+  for (const auto& view : {accounts_view, keypairs_view})
+    self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
+        .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
+                 [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
+  for (auto* a : {&accounts_view, &accounts, &keypairs_view, &keypairs, &journal}) {
     self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

@@ -1,6 +1,7 @@
 #include "actors/codecs.h"
 
 #include "actors/account/account.h"
+#include "actors/keypair/keypair.h"
 
 namespace kumo::actors {
 namespace {
@@ -16,6 +17,7 @@ persistence::status decode_as(const persistence::event_record& r) {
 persistence::status decode_any(const persistence::event_record& r) {
   auto kind = r.stream.substr(0, r.stream.find('/'));
   if (kind == account::aggregate::kind) return decode_as<account::aggregate>(r);
+  if (kind == keypair::aggregate::kind) return decode_as<keypair::aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

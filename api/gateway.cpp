@@ -48,6 +48,7 @@ std::optional<query> parameters_of(const http_parts& req, query_error& err) {
 struct gateway_state {
   actors::cloud_actors cloud;
   ec2_config cfg;
+  uint64_t last_write = 0;
   static inline const char* name = "ec2-gateway";
 };
 
@@ -87,6 +88,7 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
         c->self = self;
         c->cloud = &self->state.cloud;
         c->cfg = &self->state.cfg;
+        c->last_write = &self->state.last_write;
         c->request_id = rid;
         auto started = std::chrono::steady_clock::now();
         // Every reply is logged once, with the request id, action and caller.
@@ -146,6 +148,7 @@ const op_table& operations() {
   static const op_table table = [] {
     op_table t;
     register_region_ops(t);
+    register_keypair_ops(t);
     return t;
   }();
   return table;

@@ -3,9 +3,14 @@
 // in a table (see operations.cpp).
 #pragma once
 
+#include "actors/protocol/messages.h"
+#include "actors/tags.h"
 #include "api/ec2.h"
 #include "api/query.h"
+#include "api/filters.h"
 #include "api/xml.h"
+
+#include <set>
 
 #include <map>
 #include <memory>
@@ -23,6 +28,14 @@ struct op_context {
   std::string principal;  // arn:aws:iam::<account>:root
   query params;
   reply_fn done;
+  // The newest event any command through this gateway has written. Queries
+  // wait until the views have it, so a client reads its own (and everyone's
+  // acknowledged) writes.
+  uint64_t* last_write = nullptr;
+
+  uint64_t read_floor() const { return *last_write; }
+  void wrote(uint64_t global_seq) const { *last_write = std::max(*last_write, global_seq); }
+  actors::request_meta meta() const { return {principal, request_id}; }
 
   void respond(const xml_writer& body) const;
   void fail(const std::string& code, const std::string& message, int status = 400) const;
@@ -44,5 +57,23 @@ const op_table& operations();
 
 // Registration, one function per file of operations.
 void register_region_ops(op_table& t);
+void register_keypair_ops(op_table& t);
+
+// ---- Helpers shared by operations. Each fails the call and returns nullopt
+// (or false) on bad input.
+
+// Filter.N.* with names checked against `allowed` ("tag:*" allows tag:KEY).
+std::optional<std::vector<filter>> checked_filters(const op_ptr& c, const std::set<std::string>& allowed);
+// A required, non-empty string parameter.
+std::optional<std::string> required(const op_ptr& c, const std::string& name);
+// Tags from TagSpecification.N for `resource_type` ("key-pair", "security-group", ...).
+std::optional<std::vector<actors::resource_tag>> tags_for(const op_ptr& c, const std::string& resource_type);
+// <tagSet><item><key/><value/></item>...</tagSet>
+void write_tag_set(xml_writer& w, const std::vector<actors::resource_tag>& tags);
+// Values of a tag filter name for a resource: "tag-key" -> keys, "tag:K" -> value of K.
+std::vector<std::string> tag_filter_values(const std::string& filter_name,
+                                           const std::vector<actors::resource_tag>& tags);
+// The AWS timestamp format of responses: 2026-11-25T06:09:52.123Z
+std::string iso_time(int64_t unix_ms);
 
 }  // namespace kumo::api

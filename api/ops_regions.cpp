@@ -25,17 +25,6 @@ std::optional<std::vector<std::string>> select_names(const op_ptr& c, const std:
   return wanted;
 }
 
-std::optional<std::vector<filter>> checked_filters(const op_ptr& c,
-                                                   const std::set<std::string>& allowed) {
-  query_error err;
-  auto f = c->params.filters(err);
-  if (!f || !check_filter_names(*f, allowed, err)) {
-    c->fail(err);
-    return std::nullopt;
-  }
-  return f;
-}
-
 void describe_regions(const op_ptr& c) {
   auto filters = checked_filters(c, {"endpoint", "region-name", "opt-in-status"});
   auto names = filters ? select_names(c, "RegionName", {c->cfg->region}, "region") : std::nullopt;

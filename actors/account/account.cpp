@@ -1,10 +1,10 @@
 #include "actors/account/account.h"
 
+#include "actors/ids.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <stdexcept>
-#include <sys/random.h>
 
 namespace kumo::actors::account {
 
@@ -14,32 +14,11 @@ using persistence::status_code;
 
 namespace {
 
-template <class... Fs>
-struct overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-overloaded(Fs...) -> overloaded<Fs...>;
-
 using decision_t = decision<aggregate>;
 
 bool has_key(const state& s, const std::string& id) {
   return std::any_of(s.keys.begin(), s.keys.end(),
                      [&](const access_key& k) { return k.access_key_id == id; });
-}
-
-std::string random_chars(size_t n, std::string_view alphabet) {
-  std::string out(n, '\0');
-  std::vector<unsigned char> bytes(n);
-  for (size_t got = 0; got < n;) {
-    auto r = getrandom(bytes.data() + got, n - got, 0);
-    if (r < 0) throw std::runtime_error("getrandom failed");
-    got += static_cast<size_t>(r);
-  }
-  // alphabet sizes used here divide 256 evenly or nearly; the tiny bias of the
-  // 62-char alphabet is irrelevant for 240-bit secrets.
-  for (size_t i = 0; i < n; ++i) out[i] = alphabet[bytes[i] % alphabet.size()];
-  return out;
 }
 
 json key_json(const access_key& k) {

@@ -36,6 +36,15 @@ struct command_reply {
   uint64_t global_seq = 0;       // pass to projection queries to read your own write
 };
 
+// std::visit with one lambda per alternative: how decide/apply/encode switch
+// on commands and events.
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
+
 // Every aggregate's events live in the stream "<kind>/<id>".
 template <class A>
 std::string stream_of(const std::string& id) {

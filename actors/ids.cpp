@@ -1,0 +1,27 @@
+#include "actors/ids.h"
+
+#include <stdexcept>
+#include <sys/random.h>
+#include <vector>
+
+namespace kumo::actors {
+
+std::string random_chars(size_t n, std::string_view alphabet) {
+  std::vector<unsigned char> bytes(n);
+  for (size_t got = 0; got < n;) {
+    auto r = getrandom(bytes.data() + got, n - got, 0);
+    if (r < 0) throw std::runtime_error("getrandom failed");
+    got += static_cast<size_t>(r);
+  }
+  // The modulo bias of non-power-of-two alphabets is negligible for ids and
+  // 240-bit secrets.
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) out[i] = alphabet[bytes[i] % alphabet.size()];
+  return out;
+}
+
+std::string new_resource_id(std::string_view prefix) {
+  return std::string(prefix) + "-" + random_chars(17, "0123456789abcdef");
+}
+
+}  // namespace kumo::actors
