@@ -149,6 +149,7 @@ const op_table& operations() {
     op_table t;
     register_region_ops(t);
     register_keypair_ops(t);
+    register_admin_ops(t);
     return t;
   }();
   return table;

@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kumo::ctl {
 
@@ -27,5 +28,16 @@ int events(persistence::event_store& store, const options& o, std::ostream& out)
 int audit(persistence::event_store& store, const options& o, std::ostream& out);
 int replay(persistence::event_store& store, const options& o, std::ostream& out);
 int verify(persistence::event_store& store, std::ostream& out);
+
+// `account ...` and `key ...`: signed calls to a running kumod's admin actions.
+struct admin_options {
+  std::string endpoint = "http://127.0.0.1:8773";
+  std::string region = "kumo-1";
+  std::string credentials;  // an AWS shared-credentials file
+  std::string profile = "kumo";
+  bool json = false;
+};
+int administer(const std::string& command, const std::vector<std::string>& args,
+               const admin_options& o, std::ostream& out, std::ostream& err);
 
 }  // namespace kumo::ctl

@@ -20,6 +20,13 @@ const char* usage =
     "  audit <resource-id> [--json]     who did what to a resource, when, in which request\n"
     "  replay --at=TIME [--json]        the state as of TIME, rebuilt from the log\n"
     "  verify                           check the log: sequences, decoding, index\n"
+    "Administration of a running kumod (signed with the admin credentials):\n"
+    "  account create NAME [--json]     a new account with its first access key\n"
+    "  account list [--json]\n"
+    "  key create ACCOUNT_ID [--json]   another access key (at most two per account)\n"
+    "  key delete ACCOUNT_ID ACCESS_KEY_ID\n"
+    "  options: --endpoint=http://127.0.0.1:8773 --region=kumo-1\n"
+    "           --credentials=FILE (default DIR/admin-credentials) --profile=kumo\n"
     "TIME: 2026-11-25T06:09:52Z (UTC, optional .fff), 2026-11-25, or unix seconds.\n"
     "DIR defaults to $KUMO_DATA_DIR, else /var/lib/kumo.\n";
 
@@ -37,6 +44,8 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("KUMO_DATA_DIR")) o.data_dir = env;
   if (o.data_dir.empty()) o.data_dir = "/var/lib/kumo";
   std::string command;
+  std::vector<std::string> positional;
+  ctl::admin_options admin;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], value;
@@ -58,6 +67,10 @@ int main(int argc, char** argv) {
         std::cout << usage;
         return 0;
       } else if (a == "--data-dir") o.data_dir = value;
+      else if (a == "--endpoint") admin.endpoint = value;
+      else if (a == "--region") admin.region = value;
+      else if (a == "--credentials") admin.credentials = value;
+      else if (a == "--profile") admin.profile = value;
       else if (a == "--stream") o.stream = value;
       else if (a == "--type") o.type = value;
       else if (a == "--follow") o.follow = true;
@@ -69,13 +82,18 @@ int main(int argc, char** argv) {
       } else return usage_error("unknown option " + a);
     } else if (command.empty()) {
       command = a;
-    } else if (command == "audit" && o.resource_id.empty()) {
-      o.resource_id = a;
     } else {
-      return usage_error("unexpected argument '" + a + "'");
+      positional.push_back(a);
     }
   }
   if (command.empty()) return usage_error("no command given");
+  if (command == "account" || command == "key") {
+    if (admin.credentials.empty()) admin.credentials = o.data_dir + "/admin-credentials";
+    admin.json = o.json;
+    return ctl::administer(command, positional, admin, std::cout, std::cerr);
+  }
+  if (command == "audit" && positional.size() == 1) o.resource_id = positional[0];
+  else if (!positional.empty()) return usage_error("unexpected argument '" + positional.back() + "'");
   if (command != "events" && command != "audit" && command != "replay" && command != "verify")
     return usage_error("unknown command '" + command + "'");
   if (command == "audit" && o.resource_id.empty()) return usage_error("audit needs a resource id");
