@@ -110,13 +110,27 @@ class session : public std::enable_shared_from_this<session> {
                       });
   }
 
+  // A lingering close: stop sending, then read and discard what the client is
+  // still sending (say, the rest of a body we refused) for a few seconds.
+  // Closing with unread input would reset the connection and the client
+  // would never see our answer.
   void close() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(5));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (!ec) self->drain();
+                            });
   }
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  std::array<char, 16384> discard_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_config& cfg_;
 };
