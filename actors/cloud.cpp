@@ -3,6 +3,7 @@
 #include "actors/account/account_actors.h"
 #include "actors/journal/journal.h"
 #include "actors/keypair/keypair_actors.h"
+#include "actors/securitygroup/security_group_actors.h"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -16,16 +17,19 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.accounts_view = account::spawn_view(sys, c.journal, store);
   c.keypairs = keypair::spawn_registry(sys, c.journal, store);
   c.keypairs_view = keypair::spawn_view(sys, c.journal, store);
+  c.security_groups = security_group::spawn_registry(sys, c.journal, store);
+  c.security_groups_view = security_group::spawn_view(sys, c.journal, store);
   return c;
 }
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  for (const auto& view : {accounts_view, keypairs_view})
+  for (const auto& view : {accounts_view, keypairs_view, security_groups_view})
     self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
         .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
                  [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
-  for (auto* a : {&accounts_view, &accounts, &keypairs_view, &keypairs, &journal}) {
+  for (auto* a : {&accounts_view, &accounts, &keypairs_view, &keypairs, &security_groups_view,
+                  &security_groups, &journal}) {
     self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

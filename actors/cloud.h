@@ -15,6 +15,8 @@ struct cloud_actors {
   caf::actor accounts_view;  // accounts projection
   caf::actor keypairs;       // KeyPair aggregate registry
   caf::actor keypairs_view;  // key pairs projection
+  caf::actor security_groups;       // SecurityGroup aggregate registry
+  caf::actor security_groups_view;  // security groups projection
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store);
   // Checkpoints the views and stops every actor, so the actor system can be

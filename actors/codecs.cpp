@@ -2,6 +2,7 @@
 
 #include "actors/account/account.h"
 #include "actors/keypair/keypair.h"
+#include "actors/securitygroup/security_group.h"
 
 namespace kumo::actors {
 namespace {
@@ -18,6 +19,7 @@ persistence::status decode_any(const persistence::event_record& r) {
   auto kind = r.stream.substr(0, r.stream.find('/'));
   if (kind == account::aggregate::kind) return decode_as<account::aggregate>(r);
   if (kind == keypair::aggregate::kind) return decode_as<keypair::aggregate>(r);
+  if (kind == security_group::aggregate::kind) return decode_as<security_group::aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

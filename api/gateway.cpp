@@ -150,6 +150,7 @@ const op_table& operations() {
     register_region_ops(t);
     register_keypair_ops(t);
     register_admin_ops(t);
+    register_security_group_ops(t);
     return t;
   }();
   return table;

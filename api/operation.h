@@ -59,6 +59,7 @@ const op_table& operations();
 void register_region_ops(op_table& t);
 void register_keypair_ops(op_table& t);
 void register_admin_ops(op_table& t);
+void register_security_group_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.

@@ -58,10 +58,10 @@ class query {
   std::optional<std::vector<tag_specification>> tag_specifications(query_error& err) const;
   // Optional boolean ("true"/"false"); error if present and malformed.
   std::optional<bool> boolean(const std::string& name, query_error& err) const;
-
- private:
   // Indexes N of keys "prefix.N" or "prefix.N.<rest>", ascending.
   std::optional<std::vector<int>> indexes(const std::string& prefix, query_error& err) const;
+
+ private:
   std::map<std::string, std::string> params_;
 };
 

@@ -1,6 +1,7 @@
 #include "actors/account/account.h"
 
 #include "actors/ids.h"
+#include "actors/runtime/json_codec.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +11,6 @@ namespace kumo::actors::account {
 
 using json = nlohmann::json;
 using persistence::status;
-using persistence::status_code;
 
 namespace {
 
@@ -117,12 +117,7 @@ persistence::new_event aggregate::encode(const event& e) {
 }
 
 status aggregate::decode(const persistence::event_record& r, event& out) {
-  if (r.schema_version != 1)
-    return status::error(status_code::corrupt, "event type '" + r.type + "' has schema version " +
-                                                   std::to_string(r.schema_version) +
-                                                   ", this kumod knows version 1 only");
-  try {
-    auto j = json::parse(r.payload);
+  return decode_json_event(r, kind, [&](const json& j) {
     if (r.type == "account_created")
       out = account_created{j.at("account_id").get<std::string>(), j.at("name").get<std::string>(),
                             j.value("admin", false)};
@@ -131,13 +126,9 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
     else if (r.type == "access_key_deleted")
       out = access_key_deleted{j.at("access_key_id").get<std::string>()};
     else
-      return status::error(status_code::corrupt,
-                           "unknown event type '" + r.type + "' in an account stream");
-  } catch (const json::exception& e) {
-    return status::error(status_code::corrupt,
-                         "payload of '" + r.type + "' does not decode: " + e.what());
-  }
-  return status::success();
+      return false;
+    return true;
+  });
 }
 
 std::string aggregate::save(const state& s) {
@@ -152,18 +143,14 @@ std::string aggregate::save(const state& s) {
 }
 
 bool aggregate::load(const std::string& text, state& s) {
-  try {
-    auto j = json::parse(text);
+  return load_json_snapshot(text, [&](const json& j) {
     s.exists = j.at("exists").get<bool>();
     s.account_id = j.at("account_id").get<std::string>();
     s.name = j.at("name").get<std::string>();
     s.admin = j.at("admin").get<bool>();
     s.keys.clear();
     for (const auto& k : j.at("keys")) s.keys.push_back(key_from(k));
-    return true;
-  } catch (const json::exception&) {
-    return false;
-  }
+  });
 }
 
 std::string new_account_id() {

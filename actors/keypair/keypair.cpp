@@ -1,6 +1,7 @@
 #include "actors/keypair/keypair.h"
 
 #include "actors/ids.h"
+#include "actors/runtime/json_codec.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,7 +11,6 @@ namespace kumo::actors::keypair {
 
 using json = nlohmann::json;
 using persistence::status;
-using persistence::status_code;
 using decision_t = decision<aggregate>;
 
 bool valid_key_name(const std::string& name) {
@@ -103,25 +103,16 @@ persistence::new_event aggregate::encode(const event& e) {
 }
 
 status aggregate::decode(const persistence::event_record& r, event& out) {
-  if (r.schema_version != 1)
-    return status::error(status_code::corrupt, "event type '" + r.type + "' has schema version " +
-                                                   std::to_string(r.schema_version) +
-                                                   ", this kumod knows version 1 only");
-  try {
-    auto j = json::parse(r.payload);
+  return decode_json_event(r, kind, [&](const json& j) {
     if (r.type == "key_pair_created")
       out = key_pair_created{j.at("account_id").get<std::string>(),
                              j.at("key_name").get<std::string>(), key_from(j)};
     else if (r.type == "key_pair_deleted")
       out = key_pair_deleted{j.at("key_pair_id").get<std::string>()};
     else
-      return status::error(status_code::corrupt,
-                           "unknown event type '" + r.type + "' in a keypair stream");
-  } catch (const json::exception& e) {
-    return status::error(status_code::corrupt,
-                         "payload of '" + r.type + "' does not decode: " + e.what());
-  }
-  return status::success();
+      return false;
+    return true;
+  });
 }
 
 std::string aggregate::save(const state& s) {
@@ -131,16 +122,12 @@ std::string aggregate::save(const state& s) {
 }
 
 bool aggregate::load(const std::string& text, state& s) {
-  try {
-    auto j = json::parse(text);
+  return load_json_snapshot(text, [&](const json& j) {
     s.exists = j.at("exists").get<bool>();
     s.account_id = j.at("account_id").get<std::string>();
     s.key_name = j.at("key_name").get<std::string>();
     s.key = key_from(j.at("key"));
-    return true;
-  } catch (const json::exception&) {
-    return false;
-  }
+  });
 }
 
 }  // namespace kumo::actors::keypair

@@ -1,10 +1,16 @@
 #include "actors/keypair/keypair_actors.h"
 
 #include "actors/runtime/aggregate.h"
+#include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
 
 namespace kumo::actors::keypair {
 namespace {
+
+// Every live key pair, by "<account>/<name>".
+struct keypairs_model : aggregate_view<aggregate> {
+  static constexpr const char* name = "keypairs";
+};
 
 using view_actor = caf::stateful_actor<projection_state<keypairs_model>>;
 

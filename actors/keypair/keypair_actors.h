@@ -3,7 +3,7 @@
 //   view:     (list_key_pairs_atom, account_id, min_global_seq) -> std::vector<keypair::state>
 #pragma once
 
-#include "actors/keypair/keypairs_view.h"
+#include "actors/keypair/keypair.h"
 #include "actors/protocol/messages.h"
 
 #include <caf/allowed_unsafe_message_type.hpp>

@@ -1,0 +1,49 @@
+// The one way aggregates decode their JSON payloads and snapshots, so every
+// aggregate reports a bad event the same way.
+#pragma once
+
+#include "persistence/event_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace kumo::actors {
+
+// Decodes a schema-version-1 payload: `decode(json)` returns false for an
+// event type it does not know. Missing or mistyped fields become a corrupt
+// status naming the event type. (Bump the version and add an upcaster here
+// when a payload changes shape.)
+template <class Decode>
+persistence::status decode_json_event(const persistence::event_record& r, const char* kind,
+                                      Decode decode) {
+  using persistence::status;
+  using persistence::status_code;
+  if (r.schema_version != 1)
+    return status::error(status_code::corrupt, "event type '" + r.type + "' has schema version " +
+                                                   std::to_string(r.schema_version) +
+                                                   ", this kumod knows version 1 only");
+  try {
+    if (!decode(nlohmann::json::parse(r.payload)))
+      return status::error(status_code::corrupt, "unknown event type '" + r.type + "' in " +
+                                                     (kind[0] == 'a' ? "an " : "a ") + kind +
+                                                     " stream");
+  } catch (const nlohmann::json::exception& e) {
+    return status::error(status_code::corrupt,
+                         "payload of '" + r.type + "' does not decode: " + e.what());
+  }
+  return status::success();
+}
+
+// Parses a snapshot; false (so the caller replays from scratch) on any error.
+template <class Load>
+bool load_json_snapshot(const std::string& text, Load load) {
+  try {
+    load(nlohmann::json::parse(text));
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+}  // namespace kumo::actors

@@ -1,0 +1,38 @@
+#include "actors/securitygroup/security_group_actors.h"
+
+#include "actors/runtime/aggregate.h"
+#include "actors/runtime/aggregate_view.h"
+#include "actors/runtime/projection.h"
+
+namespace kumo::actors::security_group {
+namespace {
+
+// Every live security group, by "<account>/<name>".
+struct groups_model : aggregate_view<aggregate> {
+  static constexpr const char* name = "securitygroups";
+};
+
+using view_actor = caf::stateful_actor<projection_state<groups_model>>;
+
+caf::behavior groups_view(view_actor* self, persistence::event_store* store, caf::actor journal) {
+  return projection_behavior(self, store, journal,
+                             [=](list_groups_atom, const std::string& account, uint64_t min_gseq) {
+                               answer_when_applied(self, min_gseq, [self, account] {
+                                 return self->state.model.list(account);
+                               });
+                             });
+}
+
+}  // namespace
+
+caf::actor spawn_registry(caf::actor_system& sys, const caf::actor& journal,
+                          persistence::event_store& store) {
+  return sys.spawn(aggregate_registry<aggregate>, journal, &store);
+}
+
+caf::actor spawn_view(caf::actor_system& sys, const caf::actor& journal,
+                      persistence::event_store& store) {
+  return sys.spawn(groups_view, &store, journal);
+}
+
+}  // namespace kumo::actors::security_group
