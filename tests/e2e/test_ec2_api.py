@@ -266,6 +266,78 @@ class Ec2ApiTest(unittest.TestCase):
         finally:
             self.a.delete_key_pair(KeyName="e2e-private")
 
+    # ---- security groups
+    def test_security_groups(self):
+        default = self.a.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
+        self.assertEqual(len(default), 1)
+        default_id = default[0]["GroupId"]
+        self.assertRegex(default_id, r"^sg-[0-9a-f]{17}$")
+        # The default group admits its own members and lets everything out.
+        self.assertEqual(default[0]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"], default_id)
+        self.assertEqual(default[0]["IpPermissionsEgress"][0]["IpRanges"], [{"CidrIp": "0.0.0.0/0"}])
+
+        web = self.a.create_security_group(GroupName="e2e-web", Description="web tier", TagSpecifications=[
+            {"ResourceType": "security-group", "Tags": [{"Key": "tier", "Value": "web"}]}])["GroupId"]
+        db = self.a.create_security_group(GroupName="e2e-db", Description="db tier")["GroupId"]
+        self.assertEqual(error_code(self.a.create_security_group, GroupName="e2e-web", Description="x"),
+                         "InvalidGroup.Duplicate")
+        self.a.authorize_security_group_ingress(GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}]}])
+        self.a.authorize_security_group_ingress(GroupId=db, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}])
+        self.a.authorize_security_group_egress(GroupId=db, IpPermissions=[
+            {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        self.assertEqual(error_code(self.a.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            "InvalidPermission.Duplicate")
+        self.assertEqual(error_code(self.a.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 90, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+            "InvalidParameterValue")
+        self.assertEqual(error_code(self.a.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "IpRanges": [{"CidrIp": "300.0.0.0/8"}]}]),
+            "InvalidParameterValue")
+        self.assertEqual(error_code(self.a.authorize_security_group_ingress, GroupId="sg-00000000000000000",
+                                    IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]),
+                         "InvalidGroup.NotFound")
+
+        got = {g["GroupName"]: g for g in self.a.describe_security_groups(GroupIds=[web, db])["SecurityGroups"]}
+        self.assertEqual(got["e2e-web"]["IpPermissions"], [
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [],
+             "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "https"}], "Ipv6Ranges": [], "PrefixListIds": []}])
+        self.assertEqual(got["e2e-db"]["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"], web)
+        self.assertEqual(len(got["e2e-db"]["IpPermissionsEgress"]), 2)
+        self.assertEqual(got["e2e-web"]["Tags"], [{"Key": "tier", "Value": "web"}])
+        self.assertEqual(got["e2e-web"]["OwnerId"], got["e2e-db"]["OwnerId"])
+
+        def names(**kw):
+            return sorted(g["GroupName"] for g in self.a.describe_security_groups(**kw)["SecurityGroups"])
+        self.assertEqual(names(Filters=[{"Name": "ip-permission.from-port", "Values": ["5432"]}]), ["e2e-db"])
+        self.assertEqual(names(Filters=[{"Name": "ip-permission.group-id", "Values": [web]}]), ["e2e-db"])
+        self.assertEqual(names(Filters=[{"Name": "tag:tier", "Values": ["web"]}]), ["e2e-web"])
+        self.assertEqual(names(Filters=[{"Name": "group-name", "Values": ["e2e-*"]},
+                                        {"Name": "egress.ip-permission.protocol", "Values": ["udp"]}]), ["e2e-db"])
+
+        # Another account sees none of it and can reference none of it.
+        self.assertEqual(error_code(self.b.describe_security_groups, GroupIds=[web]), "InvalidGroup.NotFound")
+        self.assertNotIn("e2e-web", [g["GroupName"] for g in self.b.describe_security_groups()["SecurityGroups"]])
+        self.assertEqual(error_code(self.b.delete_security_group, GroupId=web), "InvalidGroup.NotFound")
+        self.assertEqual(error_code(self.b.authorize_security_group_ingress, GroupId=web, IpPermissions=[
+            {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]), "InvalidGroup.NotFound")
+
+        # Deletion: the default group never; a referenced group not until the rule goes.
+        self.assertEqual(error_code(self.a.delete_security_group, GroupName="default"), "CannotDelete")
+        self.assertEqual(error_code(self.a.delete_security_group, GroupId=web), "DependencyViolation")
+        self.a.revoke_security_group_ingress(GroupId=db, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}])
+        self.assertEqual(error_code(self.a.revoke_security_group_ingress, GroupId=db, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": web}]}]),
+            "InvalidPermission.NotFound")
+        self.a.delete_security_group(GroupId=web)
+        self.a.delete_security_group(GroupName="e2e-db")
+        self.assertEqual(names(Filters=[{"Name": "group-name", "Values": ["e2e-*"]}]), [])
+        self.assertEqual(error_code(self.a.delete_security_group, GroupId=web), "InvalidGroup.NotFound")
+
     # ---- authentication
     def test_bad_credentials_and_unsigned_requests_are_refused(self):
         wrong_secret = client(self.k, self.k.admin_key, "x" * 40)
