@@ -4,6 +4,7 @@
 #include "api/operation.h"
 
 #include "actors/account/account_actors.h"
+#include "actors/ids.h"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -49,6 +50,7 @@ struct gateway_state {
   actors::cloud_actors cloud;
   ec2_config cfg;
   uint64_t last_write = 0;
+  std::string token_key = actors::random_chars(32, "0123456789abcdefghijklmnopqrstuvwxyz");
   static inline const char* name = "ec2-gateway";
 };
 
@@ -89,6 +91,7 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
         c->cloud = &self->state.cloud;
         c->cfg = &self->state.cfg;
         c->last_write = &self->state.last_write;
+        c->token_key = &self->state.token_key;
         c->request_id = rid;
         auto started = std::chrono::steady_clock::now();
         // Every reply is logged once, with the request id, action and caller.
@@ -151,6 +154,7 @@ const op_table& operations() {
     register_keypair_ops(t);
     register_admin_ops(t);
     register_security_group_ops(t);
+    register_tag_ops(t);
     return t;
   }();
   return table;

@@ -32,6 +32,7 @@ struct op_context {
   // wait until the views have it, so a client reads its own (and everyone's
   // acknowledged) writes.
   uint64_t* last_write = nullptr;
+  const std::string* token_key = nullptr;  // signs NextToken values
 
   uint64_t read_floor() const { return *last_write; }
   void wrote(uint64_t global_seq) const { *last_write = std::max(*last_write, global_seq); }
@@ -60,6 +61,7 @@ void register_region_ops(op_table& t);
 void register_keypair_ops(op_table& t);
 void register_admin_ops(op_table& t);
 void register_security_group_ops(op_table& t);
+void register_tag_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.
@@ -70,6 +72,22 @@ std::optional<std::vector<filter>> checked_filters(const op_ptr& c, const std::s
 std::optional<std::string> required(const op_ptr& c, const std::string& name);
 // Tags from TagSpecification.N for `resource_type` ("key-pair", "security-group", ...).
 std::optional<std::vector<actors::resource_tag>> tags_for(const op_ptr& c, const std::string& resource_type);
+// Tag.N.Key / Tag.N.Value (CreateTags, DeleteTags). With `value_required`
+// false, a missing Value means "any value" (any_value = true).
+std::optional<std::vector<actors::tag_removal>> tag_params(const op_ptr& c, bool value_required);
+// Checks one tag against EC2's limits; false after failing the call.
+bool valid_tag(const op_ptr& c, const std::string& key, const std::string& value);
+
+// MaxResults / NextToken. NextToken is opaque and signed (HMAC) over the
+// action, the account and the position, so it cannot be forged or replayed
+// elsewhere.
+struct page {
+  size_t begin = 0;
+  size_t end = 0;
+  std::string next_token;  // empty on the last page
+};
+std::optional<page> paginate(const op_ptr& c, size_t total, int min_results = 5, int max_results = 1000);
+
 // <tagSet><item><key/><value/></item>...</tagSet>
 void write_tag_set(xml_writer& w, const std::vector<actors::resource_tag>& tags);
 // Values of a tag filter name for a resource: "tag-key" -> keys, "tag:K" -> value of K.

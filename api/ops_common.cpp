@@ -1,5 +1,6 @@
 #include "api/operation.h"
 
+#include "api/sigv4.h"
 #include "persistence/time_format.h"
 
 namespace kumo::api {
@@ -41,15 +42,7 @@ std::optional<std::vector<actors::resource_tag>> tags_for(const op_ptr& c,
       return std::nullopt;
     }
     for (const auto& t : spec.tags) {
-      if (t.key.empty() || t.key.size() > 128 || t.value.size() > 256) {
-        c->fail("InvalidParameterValue",
-                "tag keys must be 1-128 characters and values at most 256 ('" + t.key.substr(0, 140) + "')");
-        return std::nullopt;
-      }
-      if (t.key.rfind("aws:", 0) == 0) {
-        c->fail("InvalidParameterValue", "tag keys starting with 'aws:' are reserved");
-        return std::nullopt;
-      }
+      if (!valid_tag(c, t.key, t.value)) return std::nullopt;
       for (const auto& have : tags)
         if (have.key == t.key) {
           c->fail("InvalidParameterValue", "duplicate tag key '" + t.key + "'");
@@ -63,6 +56,84 @@ std::optional<std::vector<actors::resource_tag>> tags_for(const op_ptr& c,
     return std::nullopt;
   }
   return tags;
+}
+
+bool valid_tag(const op_ptr& c, const std::string& key, const std::string& value) {
+  if (key.empty() || key.size() > 128 || value.size() > 256) {
+    c->fail("InvalidParameterValue",
+            "tag keys must be 1-128 characters and values at most 256 ('" + key.substr(0, 140) + "')");
+    return false;
+  }
+  if (key.rfind("aws:", 0) == 0) {
+    c->fail("InvalidParameterValue", "tag keys starting with 'aws:' are reserved");
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::vector<actors::tag_removal>> tag_params(const op_ptr& c, bool value_required) {
+  query_error err;
+  auto idx = c->params.indexes("Tag", err);
+  if (!idx) {
+    c->fail(err);
+    return std::nullopt;
+  }
+  std::vector<actors::tag_removal> out;
+  for (int n : *idx) {
+    auto base = "Tag." + std::to_string(n);
+    auto key = c->params.get(base + ".Key");
+    auto value = c->params.get(base + ".Value");
+    if (!key) {
+      c->fail("MissingParameter", "The request must contain the parameter " + base + ".Key");
+      return std::nullopt;
+    }
+    if (!valid_tag(c, *key, value.value_or(""))) return std::nullopt;
+    out.push_back({*key, !value && !value_required, value.value_or("")});
+  }
+  return out;
+}
+
+std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int max_results) {
+  page p;
+  size_t limit = total;
+  if (auto m = c->params.get("MaxResults")) {
+    int n = 0;
+    try {
+      size_t used = 0;
+      n = std::stoi(*m, &used);
+      if (used != m->size()) n = -1;
+    } catch (const std::exception&) {
+      n = -1;
+    }
+    if (n < min_results || n > max_results) {
+      c->fail("InvalidParameterValue", "Value (" + m->substr(0, 16) + ") for parameter MaxResults is invalid: use " +
+                                           std::to_string(min_results) + " to " + std::to_string(max_results));
+      return std::nullopt;
+    }
+    limit = static_cast<size_t>(n);
+  }
+  auto sign = [&](size_t offset) {
+    auto mac = hmac_sha256_hex(*c->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
+    return std::to_string(offset) + "." + mac.substr(0, 32);
+  };
+  if (auto token = c->params.get("NextToken"); token && !token->empty()) {
+    auto dot = token->find('.');
+    size_t offset = 0;
+    bool ok = dot != std::string::npos && dot > 0 && dot < 10 &&
+              token->find_first_not_of("0123456789") == dot;
+    if (ok) {
+      offset = std::stoul(token->substr(0, dot));
+      ok = constant_time_equal(sign(offset), *token);
+    }
+    if (!ok) {
+      c->fail("InvalidParameterValue", "The NextToken is not valid for this request");
+      return std::nullopt;
+    }
+    p.begin = std::min(offset, total);
+  }
+  p.end = std::min(total, p.begin + limit);
+  if (p.end < total) p.next_token = sign(p.end);
+  return p;
 }
 
 void write_tag_set(xml_writer& w, const std::vector<actors::resource_tag>& tags) {

@@ -333,8 +333,7 @@ void describe_security_groups(const op_ptr& c) {
       if (!find_group(all, id, true)) return c->fail("InvalidGroup.NotFound", "The security group '" + id + "' does not exist");
     for (const auto& n : *names)
       if (!find_group(all, n, false)) return c->fail("InvalidGroup.NotFound", "The security group '" + n + "' does not exist");
-    xml_writer w;
-    w.open("securityGroupInfo");
+    std::vector<const state*> selected;
     for (const auto& g : all) {
       auto listed = [](const std::vector<std::string>& wanted, const std::string& v) {
         return wanted.empty() || std::find(wanted.begin(), wanted.end(), v) != wanted.end();
@@ -350,6 +349,14 @@ void describe_security_groups(const op_ptr& c) {
             return tag_filter_values(f, g.tags);
           }))
         continue;
+      selected.push_back(&g);
+    }
+    auto p = paginate(c, selected.size());
+    if (!p) return;
+    xml_writer w;
+    w.open("securityGroupInfo");
+    for (size_t i = p->begin; i < p->end; ++i) {
+      const auto& g = *selected[i];
       w.open("item").leaf("ownerId", g.account_id).leaf("groupId", g.group_id);
       w.leaf("groupName", g.group_name).leaf("groupDescription", g.description);
       write_rules(w, "ipPermissions", g.ingress, g.account_id);
@@ -358,6 +365,7 @@ void describe_security_groups(const op_ptr& c) {
       w.close("item");
     }
     w.close("securityGroupInfo");
+    if (!p->next_token.empty()) w.leaf("nextToken", p->next_token);
     c->respond(w);
   });
 }

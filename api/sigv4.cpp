@@ -111,6 +111,15 @@ std::string sha256_hex(const std::string& data) {
   return hex(out, sizeof out);
 }
 
+std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
+  auto mac = hmac(key, data);
+  return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
 std::string uri_encode(const std::string& s, bool keep_slash) {
   static const char digits[] = "0123456789ABCDEF";
   std::string out;
@@ -299,8 +308,7 @@ std::optional<auth_error> verify(const http_parts& req, const sigv4_claim& claim
                         "X-Amz-Content-SHA256 does not match the request body"};
   }
   auto expected = signature(secret, claim, string_to_sign(claim, canonical_request(req, claim)));
-  if (expected.size() != claim.signature.size() ||
-      CRYPTO_memcmp(expected.data(), claim.signature.data(), expected.size()) != 0)
+  if (!constant_time_equal(expected, claim.signature))
     return auth_error{403, "SignatureDoesNotMatch",
                       "the request signature we calculated does not match the signature you "
                       "provided; check your secret access key and signing method"};

@@ -48,6 +48,12 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
             if (!s.exists) return {};  // EC2 answers success for a missing key name
             return {{key_pair_deleted{s.key.key_pair_id}}, {}};
           },
+          [&](const change_tags& cmd) -> decision_t {
+            if (!s.exists)
+              return decision_t::refuse("InvalidKeyPair.NotFound", "The key pair '" + name + "' does not exist");
+            if (auto err = check_tag_change(s.key.tags, cmd)) return {{}, err};
+            return {{tags_changed{cmd.set, cmd.remove}}, {}};
+          },
       },
       c);
 }
@@ -64,6 +70,7 @@ state aggregate::apply(state s, const event& e) {
                    s.exists = false;
                    s.key = {};
                  },
+                 [&](const tags_changed& ev) { s.key.tags = apply_tag_change(std::move(s.key.tags), ev); },
              },
              e);
   return s;
@@ -98,6 +105,9 @@ persistence::new_event aggregate::encode(const event& e) {
             return persistence::new_event{"key_pair_deleted", 1,
                                           json{{"key_pair_id", ev.key_pair_id}}.dump()};
           },
+          [](const tags_changed& ev) {
+            return persistence::new_event{"tags_changed", 1, tag_change_to_json(ev).dump()};
+          },
       },
       e);
 }
@@ -109,6 +119,8 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
                              j.at("key_name").get<std::string>(), key_from(j)};
     else if (r.type == "key_pair_deleted")
       out = key_pair_deleted{j.at("key_pair_id").get<std::string>()};
+    else if (r.type == "tags_changed")
+      out = tag_change_from_json(j);
     else
       return false;
     return true;

@@ -25,7 +25,7 @@ struct create_key_pair {
   bool operator==(const create_key_pair&) const = default;
 };
 struct delete_key_pair {};
-using command = std::variant<create_key_pair, delete_key_pair>;
+using command = std::variant<create_key_pair, delete_key_pair, change_tags>;
 
 // ---- Events
 struct key_pair_created {
@@ -36,7 +36,7 @@ struct key_pair_created {
 struct key_pair_deleted {
   std::string key_pair_id;
 };
-using event = std::variant<key_pair_created, key_pair_deleted>;
+using event = std::variant<key_pair_created, key_pair_deleted, tags_changed>;
 
 // ---- State
 struct state {

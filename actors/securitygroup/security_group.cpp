@@ -88,6 +88,11 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
                                               "\" does not exist in " + s.group_id);
             return {{rules_revoked{cmd.dir, cmd.rules}}, {}};
           },
+          [&](const change_tags& cmd) -> decision_t {
+            if (!s.exists) return missing();
+            if (auto err = check_tag_change(s.tags, cmd)) return {{}, err};
+            return {{tags_changed{cmd.set, cmd.remove}}, {}};
+          },
       },
       c);
 }
@@ -116,6 +121,7 @@ state aggregate::apply(state s, const event& e) {
                    auto& rules = ev.dir == direction::ingress ? s.ingress : s.egress;
                    std::erase_if(rules, [&](const rule& r) { return contains(ev.rules, r); });
                  },
+                 [&](const tags_changed& ev) { s.tags = apply_tag_change(std::move(s.tags), ev); },
              },
              e);
   return s;
@@ -175,6 +181,9 @@ persistence::new_event aggregate::encode(const event& e) {
                 "security_group_rules_revoked", 1,
                 json{{"direction", direction_name(ev.dir)}, {"rules", rules_json(ev.rules)}}.dump()};
           },
+          [](const tags_changed& ev) {
+            return persistence::new_event{"tags_changed", 1, tag_change_to_json(ev).dump()};
+          },
       },
       e);
 }
@@ -192,6 +201,8 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
       out = rules_authorized{direction_from(j), rules_from(j.at("rules"))};
     else if (r.type == "security_group_rules_revoked")
       out = rules_revoked{direction_from(j), rules_from(j.at("rules"))};
+    else if (r.type == "tags_changed")
+      out = tag_change_from_json(j);
     else
       return false;
     return true;

@@ -49,7 +49,7 @@ struct revoke {
   direction dir = direction::ingress;
   std::vector<rule> rules;
 };
-using command = std::variant<create_group, delete_group, authorize, revoke>;
+using command = std::variant<create_group, delete_group, authorize, revoke, change_tags>;
 
 // ---- Events
 struct group_created {
@@ -68,7 +68,7 @@ struct rules_revoked {
   direction dir = direction::ingress;
   std::vector<rule> rules;
 };
-using event = std::variant<group_created, group_deleted, rules_authorized, rules_revoked>;
+using event = std::variant<group_created, group_deleted, rules_authorized, rules_revoked, tags_changed>;
 
 // ---- State
 struct state {

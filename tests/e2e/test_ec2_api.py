@@ -338,6 +338,84 @@ class Ec2ApiTest(unittest.TestCase):
         self.assertEqual(names(Filters=[{"Name": "group-name", "Values": ["e2e-*"]}]), [])
         self.assertEqual(error_code(self.a.delete_security_group, GroupId=web), "InvalidGroup.NotFound")
 
+    # ---- tags and pagination
+    def test_tags(self):
+        key = self.a.create_key_pair(KeyName="e2e-tagged")["KeyPairId"]
+        sg = self.a.create_security_group(GroupName="e2e-tagged", Description="t")["GroupId"]
+        try:
+            self.a.create_tags(Resources=[key, sg], Tags=[{"Key": "env", "Value": "prod"},
+                                                          {"Key": "owner", "Value": "ana"}])
+            self.a.create_tags(Resources=[sg], Tags=[{"Key": "env", "Value": "test"}])  # overwrite
+
+            def tags(**kw):
+                return sorted((t["ResourceId"], t["ResourceType"], t["Key"], t["Value"])
+                              for t in self.a.describe_tags(**kw)["Tags"])
+            self.assertEqual(tags(Filters=[{"Name": "resource-id", "Values": [key, sg]}]), sorted([
+                (key, "key-pair", "env", "prod"), (key, "key-pair", "owner", "ana"),
+                (sg, "security-group", "env", "test"), (sg, "security-group", "owner", "ana")]))
+            self.assertEqual(tags(Filters=[{"Name": "key", "Values": ["env"]},
+                                           {"Name": "resource-type", "Values": ["key-pair"]}]),
+                             [(key, "key-pair", "env", "prod")])
+            # Tag filters work in the resources' own Describe calls too.
+            self.assertEqual([k["KeyPairId"] for k in self.a.describe_key_pairs(
+                Filters=[{"Name": "tag:env", "Values": ["prod"]}])["KeyPairs"]], [key])
+            self.assertEqual([g["GroupId"] for g in self.a.describe_security_groups(
+                Filters=[{"Name": "tag-key", "Values": ["owner"]}])["SecurityGroups"]], [sg])
+
+            # DeleteTags: with a value only if it matches; without, whatever it is.
+            self.a.delete_tags(Resources=[key], Tags=[{"Key": "env", "Value": "wrong"}])
+            self.assertIn((key, "key-pair", "env", "prod"), tags(Filters=[{"Name": "resource-id", "Values": [key]}]))
+            self.a.delete_tags(Resources=[key], Tags=[{"Key": "env"}])
+            self.assertEqual(tags(Filters=[{"Name": "resource-id", "Values": [key]}]),
+                             [(key, "key-pair", "owner", "ana")])
+            self.a.delete_tags(Resources=[sg])
+            self.assertEqual(tags(Filters=[{"Name": "resource-id", "Values": [sg]}]), [])
+
+            # Another account can neither see nor change these tags.
+            self.assertEqual(self.b.describe_tags(Filters=[{"Name": "resource-id", "Values": [key]}])["Tags"], [])
+            self.assertEqual(error_code(self.b.create_tags, Resources=[key], Tags=[{"Key": "x", "Value": "y"}]),
+                             "InvalidKeyPair.NotFound")
+            self.assertEqual(error_code(self.b.delete_tags, Resources=[sg]), "InvalidGroup.NotFound")
+            self.assertEqual(error_code(self.a.create_tags, Resources=["i-12345678"], Tags=[{"Key": "x", "Value": "y"}]),
+                             "InvalidID")
+            self.assertEqual(error_code(self.a.create_tags, Resources=[key], Tags=[{"Key": "aws:x", "Value": "y"}]),
+                             "InvalidParameterValue")
+            self.assertEqual(error_code(self.a.create_tags, Resources=[key],
+                                        Tags=[{"Key": "k%d" % i, "Value": "v"} for i in range(51)]),
+                             "TagLimitExceeded")
+        finally:
+            self.a.delete_key_pair(KeyName="e2e-tagged")
+            self.a.delete_security_group(GroupName="e2e-tagged")
+
+    def test_pagination(self):
+        groups = [self.a.create_security_group(GroupName="e2e-page-%d" % i, Description="p")["GroupId"]
+                  for i in range(7)]
+        try:
+            self.a.create_tags(Resources=groups, Tags=[{"Key": "page", "Value": "yes"}])
+            flt = [{"Name": "key", "Values": ["page"]}]
+            first = self.a.describe_tags(Filters=flt, MaxResults=5)
+            self.assertEqual(len(first["Tags"]), 5)
+            second = self.a.describe_tags(Filters=flt, MaxResults=5, NextToken=first["NextToken"])
+            self.assertEqual(len(second["Tags"]), 2)
+            self.assertNotIn("NextToken", second)
+            seen = [t["ResourceId"] for t in first["Tags"] + second["Tags"]]
+            self.assertEqual(sorted(seen), sorted(groups))
+            # boto3's paginator walks the same pages.
+            pages = self.a.get_paginator("describe_security_groups").paginate(
+                Filters=[{"Name": "group-name", "Values": ["e2e-page-*"]}], PaginationConfig={"PageSize": 5})
+            self.assertEqual(sorted(g["GroupId"] for p in pages for g in p["SecurityGroups"]), sorted(groups))
+            # Tokens are tamper-proof and bound to the account.
+            token = first["NextToken"]
+            forged = "1" + token[1:] if not token.startswith("1") else "2" + token[1:]
+            self.assertEqual(error_code(self.a.describe_tags, Filters=flt, MaxResults=5, NextToken=forged),
+                             "InvalidParameterValue")
+            self.assertEqual(error_code(self.b.describe_tags, MaxResults=5, NextToken=token),
+                             "InvalidParameterValue")
+            self.assertEqual(error_code(self.a.describe_tags, MaxResults=2), "InvalidParameterValue")
+        finally:
+            for g in groups:
+                self.a.delete_security_group(GroupId=g)
+
     # ---- authentication
     def test_bad_credentials_and_unsigned_requests_are_refused(self):
         wrong_secret = client(self.k, self.k.admin_key, "x" * 40)
