@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -50,7 +51,8 @@ http_parts parts_of(http::request<http::string_body>& req) {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, const http_config& cfg) : stream_(std::move(socket)), cfg_(cfg) {}
+  session(tcp::socket socket, const http_config& cfg, std::atomic<int>& in_flight)
+      : stream_(std::move(socket)), cfg_(cfg), in_flight_(in_flight) {}
 
   void run() { read(); }
 
@@ -89,22 +91,26 @@ class session : public std::enable_shared_from_this<session> {
       return write(make_response(version, keep_alive, 200, "application/json",
                                  "{\"status\":\"ok\",\"region\":\"" + cfg_.region + "\"}", rid));
     // The handler answers from an actor thread; the write goes back onto this
-    // connection's strand.
+    // connection's strand. The request counts as in flight until its answer
+    // is written, so a graceful stop waits for it.
+    ++in_flight_;
+    std::shared_ptr<void> pending(nullptr, [&count = in_flight_](void*) { --count; });
     cfg_.handler(parts_of(req), rid,
-                 [self = shared_from_this(), version, keep_alive, rid](http_reply r) {
-                   asio::post(self->stream_.get_executor(), [self, version, keep_alive, rid,
+                 [self = shared_from_this(), version, keep_alive, rid, pending](http_reply r) {
+                   asio::post(self->stream_.get_executor(), [self, version, keep_alive, rid, pending,
                                                              r = std::move(r)]() mutable {
                      self->write(make_response(version, keep_alive, r.status, r.content_type,
-                                               std::move(r.body), rid));
+                                               std::move(r.body), rid),
+                                 pending);
                    });
                  });
   }
 
-  void write(http::response<http::string_body> res) {
+  void write(http::response<http::string_body> res, std::shared_ptr<void> pending = nullptr) {
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     stream_.expires_after(cfg_.idle_timeout);
     http::async_write(stream_, *sp,
-                      [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+                      [self = shared_from_this(), sp, pending](beast::error_code ec, size_t) {
                         if (ec || !sp->keep_alive()) return self->close();
                         self->read();
                       });
@@ -133,6 +139,7 @@ class session : public std::enable_shared_from_this<session> {
   std::array<char, 16384> discard_;
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_config& cfg_;
+  std::atomic<int>& in_flight_;
 };
 
 class beast_server final : public http_server {
@@ -171,8 +178,11 @@ class beast_server final : public http_server {
       beast::error_code ignored;
       acceptor_.close(ignored);
     });
-    // Open keep-alive connections are cut here; draining in-flight API calls
-    // arrives with the EC2 API, whose handlers can be slow.
+    // Answer what is in flight (bounded), then cut idle keep-alive connections.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (in_flight_ > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (in_flight_ > 0) spdlog::warn("http: stopping with {} requests unanswered", in_flight_.load());
     ioc_.stop();
     for (auto& t : threads_) t.join();
   }
@@ -183,12 +193,13 @@ class beast_server final : public http_server {
   void accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
       if (ec) return;  // closed by stop()
-      std::make_shared<session>(std::move(s), cfg_)->run();
+      std::make_shared<session>(std::move(s), cfg_, in_flight_)->run();
       accept();
     });
   }
 
   http_config cfg_;
+  std::atomic<int> in_flight_{0};
   asio::io_context ioc_{io_threads};
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
