@@ -2,22 +2,15 @@
 // (kumoctl) and tests: KumoCreateAccount, KumoListAccounts,
 // KumoCreateAccessKey, KumoDeleteAccessKey. Signed like every call, and only
 // the admin account may use them (others get UnauthorizedOperation).
-#include "api/operation.h"
+#include "api/op_requests.h"
 
 #include "actors/account/account_actors.h"
 
-#include <caf/all.hpp>
 
 namespace kumo::api {
 namespace {
 
 using namespace actors::account;
-
-constexpr auto actor_timeout = std::chrono::seconds(30);
-
-void internal_error(const op_ptr& c, const caf::error& e) {
-  c->fail("InternalError", "account service did not answer: " + c->self->system().render(e), 500);
-}
 
 // Runs `then` only when the caller is the cloud's admin account.
 template <class Then>
@@ -33,7 +26,7 @@ void as_admin(const op_ptr& c, Then then) {
                              403);
             then();
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 // Sends a command to an account and answers with `write(reply)` on success.
@@ -48,7 +41,7 @@ void command_account(const op_ptr& c, const std::string& account_id, command cmd
             write(w, r);
             c->respond(w);
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 void write_key(xml_writer& w, const access_key& k) {
@@ -85,7 +78,7 @@ void list_accounts_op(const op_ptr& c) {
               w.close("accountSet");
               c->respond(w);
             },
-            [=](caf::error& e) { internal_error(c, e); });
+            [=](caf::error& e) { service_unavailable(c, e); });
   });
 }
 

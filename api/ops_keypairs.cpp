@@ -1,24 +1,17 @@
 // CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
 // Commands go to the KeyPair aggregate "<account>/<name>"; reads come from
 // the key pairs view, always scoped to the caller's account.
-#include "api/operation.h"
+#include "api/op_requests.h"
 #include "api/ssh_keys.h"
 
 #include "actors/keypair/keypair_actors.h"
 #include "persistence/time_format.h"
 
-#include <caf/all.hpp>
 
 namespace kumo::api {
 namespace {
 
 using namespace actors::keypair;
-
-constexpr auto actor_timeout = std::chrono::seconds(30);
-
-void internal_error(const op_ptr& c, const caf::error& e) {
-  c->fail("InternalError", "key pair service did not answer: " + c->self->system().render(e), 500);
-}
 
 std::optional<std::string> key_name_of(const op_ptr& c) {
   auto name = required(c, "KeyName");
@@ -41,7 +34,7 @@ void store_key_pair(const op_ptr& c, const std::string& name, create_key_pair ke
             c->wrote(r.global_seq);
             respond(r.state);
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 void write_key_summary(xml_writer& w, const state& s) {
@@ -105,7 +98,7 @@ void with_key_pairs(const op_ptr& c, Then then) {
   c->self->request(c->cloud->keypairs_view, actor_timeout, actors::list_key_pairs_atom::value,
                    c->account_id, c->read_floor())
       .then([=](std::vector<state>& keys) { then(keys); },
-            [=](caf::error& e) { internal_error(c, e); });
+            [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 void describe_key_pairs(const op_ptr& c) {
@@ -164,7 +157,7 @@ void delete_by_name(const op_ptr& c, const std::string& name) {
             w.leaf("return", "true");
             c->respond(w);
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 void delete_key_pair_op(const op_ptr& c) {

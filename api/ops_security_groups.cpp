@@ -1,12 +1,11 @@
 // CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
 // Authorize/RevokeSecurityGroupIngress/Egress. Every account has a group
 // named "default", created on the account's first security group call.
-#include "api/operation.h"
+#include "api/op_requests.h"
 
 #include "actors/securitygroup/security_group_actors.h"
 #include "persistence/time_format.h"
 
-#include <caf/all.hpp>
 
 #include <arpa/inet.h>
 
@@ -15,12 +14,6 @@ namespace {
 
 using namespace actors::security_group;
 using groups = std::vector<state>;
-
-constexpr auto actor_timeout = std::chrono::seconds(30);
-
-void internal_error(const op_ptr& c, const caf::error& e) {
-  c->fail("InternalError", "security group service did not answer: " + c->self->system().render(e), 500);
-}
 
 // Sends a command to the group "<account>/<name>"; `then(reply)` on success.
 template <class Then>
@@ -33,7 +26,7 @@ void command_group(const op_ptr& c, const std::string& name, command cmd, Then t
             c->wrote(r.global_seq);
             then(r);
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 // Creates the account's default group if it is missing, then loads all of
@@ -50,9 +43,9 @@ void with_groups(const op_ptr& c, Then then) {
             if (!r.error) c->wrote(r.global_seq);
             c->self->request(c->cloud->security_groups_view, actor_timeout,
                              actors::list_groups_atom::value, c->account_id, c->read_floor())
-                .then([=](groups& all) { then(all); }, [=](caf::error& e) { internal_error(c, e); });
+                .then([=](groups& all) { then(all); }, [=](caf::error& e) { service_unavailable(c, e); });
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 const state* find_group(const groups& all, const std::string& id_or_name, bool by_id) {

@@ -2,17 +2,14 @@
 // (key pairs "key-", security groups "sg-"). Tags live in each resource's own
 // aggregate; these operations find the aggregate from the id, scoped to the
 // caller's account, and send it a change_tags command.
-#include "api/operation.h"
+#include "api/op_requests.h"
 
 #include "actors/keypair/keypair_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
 
-#include <caf/all.hpp>
 
 namespace kumo::api {
 namespace {
-
-constexpr auto actor_timeout = std::chrono::seconds(30);
 
 // One taggable resource of the caller's account.
 struct taggable {
@@ -21,10 +18,6 @@ struct taggable {
   std::string aggregate_id;   // "<account>/<name>"
   std::vector<actors::resource_tag> tags;
 };
-
-void internal_error(const op_ptr& c, const caf::error& e) {
-  c->fail("InternalError", "tag service did not answer: " + c->self->system().render(e), 500);
-}
 
 // Loads every taggable resource of the account, then `then(resources)`.
 template <class Then>
@@ -49,9 +42,9 @@ void with_taggables(const op_ptr& c, Then then) {
                       });
                       then(*out);
                     },
-                    [=](caf::error& e) { internal_error(c, e); });
+                    [=](caf::error& e) { service_unavailable(c, e); });
           },
-          [=](caf::error& e) { internal_error(c, e); });
+          [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 // Sends the change to every resource; answers once all have replied.
@@ -76,12 +69,12 @@ void change_all(const op_ptr& c, const std::vector<taggable>& targets, const act
       c->self->request(c->cloud->keypairs, actor_timeout, t.aggregate_id,
                        actors::keypair::command{change}, c->meta())
           .then([=](actors::keypair::keypair_reply& r) { on_reply(r.error, r.global_seq); },
-                [=](caf::error& e) { internal_error(c, e); });
+                [=](caf::error& e) { service_unavailable(c, e); });
     else
       c->self->request(c->cloud->security_groups, actor_timeout, t.aggregate_id,
                        actors::security_group::command{change}, c->meta())
           .then([=](actors::security_group::security_group_reply& r) { on_reply(r.error, r.global_seq); },
-                [=](caf::error& e) { internal_error(c, e); });
+                [=](caf::error& e) { service_unavailable(c, e); });
   }
 }
 

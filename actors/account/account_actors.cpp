@@ -35,7 +35,7 @@ caf::behavior accounts_view(view_actor* self, persistence::event_store* store,
 
 caf::actor spawn_registry(caf::actor_system& sys, const caf::actor& journal,
                           persistence::event_store& store) {
-  return sys.spawn(aggregate_registry<aggregate>, journal, &store);
+  return spawn_aggregate_registry<aggregate>(sys, journal, store);
 }
 
 caf::actor spawn_view(caf::actor_system& sys, const caf::actor& journal,

@@ -12,27 +12,16 @@ struct keypairs_model : aggregate_view<aggregate> {
   static constexpr const char* name = "keypairs";
 };
 
-using view_actor = caf::stateful_actor<projection_state<keypairs_model>>;
-
-caf::behavior keypairs_view(view_actor* self, persistence::event_store* store, caf::actor journal) {
-  return projection_behavior(self, store, journal,
-                             [=](list_key_pairs_atom, const std::string& account, uint64_t min_gseq) {
-                               answer_when_applied(self, min_gseq, [self, account] {
-                                 return self->state.model.list(account);
-                               });
-                             });
-}
-
 }  // namespace
 
 caf::actor spawn_registry(caf::actor_system& sys, const caf::actor& journal,
                           persistence::event_store& store) {
-  return sys.spawn(aggregate_registry<aggregate>, journal, &store);
+  return spawn_aggregate_registry<aggregate>(sys, journal, store);
 }
 
 caf::actor spawn_view(caf::actor_system& sys, const caf::actor& journal,
                       persistence::event_store& store) {
-  return sys.spawn(keypairs_view, &store, journal);
+  return sys.spawn(account_list_view<keypairs_model, list_key_pairs_atom>, &store, journal);
 }
 
 }  // namespace kumo::actors::keypair

@@ -217,4 +217,10 @@ caf::behavior aggregate_registry(caf::stateful_actor<registry_state>* self, caf:
   };
 }
 
+template <class A>
+caf::actor spawn_aggregate_registry(caf::actor_system& sys, const caf::actor& journal,
+                                    persistence::event_store& store) {
+  return sys.spawn(aggregate_registry<A>, journal, &store);
+}
+
 }  // namespace kumo::actors

@@ -161,4 +161,17 @@ caf::behavior projection_behavior(caf::stateful_actor<projection_state<M>>* self
   };
 }
 
+// A projection whose one query lists an account's resources:
+//   (ListAtom, account_id, min_global_seq) -> std::vector<state>
+template <class Model, class ListAtom>
+caf::behavior account_list_view(caf::stateful_actor<projection_state<Model>>* self,
+                                persistence::event_store* store, caf::actor journal) {
+  return projection_behavior(self, store, journal,
+                             [=](ListAtom, const std::string& account, uint64_t min_gseq) {
+                               answer_when_applied(self, min_gseq, [self, account] {
+                                 return self->state.model.list(account);
+                               });
+                             });
+}
+
 }  // namespace kumo::actors
