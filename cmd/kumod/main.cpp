@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
@@ -21,11 +22,16 @@ namespace {
 using namespace kumo;
 
 void setup_logging(const std::string& level) {
+  // One line per API request: buffer them and flush every second (and at
+  // once for warnings), instead of a write(2) per line.
+  static char buffer[1 << 16];
+  std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
   auto logger = spdlog::stderr_logger_mt("kumod");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::trace);
+  logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 // Blocks until SIGTERM or SIGINT; the signals are blocked in every thread, so
@@ -93,6 +99,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       spdlog::info("kumod ready: listening on http://{}:{} region={} data-dir={} credentials={}",
                    cfg.listen_address, http->port(), cfg.region, cfg.data_dir,
                    daemon::credentials_path(cfg.data_dir));
+      spdlog::default_logger()->flush();  // whoever waits for "ready" sees it now
       int sig = wait_for_stop_signal(signals);
       spdlog::info("kumod: {} received, shutting down", strsignal(sig));
       http->stop();
@@ -102,6 +109,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   }  // the actor system waits for every actor here
   store.reset();
   if (exit_code == 0) spdlog::info("kumod: stopped cleanly");
+  spdlog::shutdown();
   return exit_code;
 }
 
@@ -114,12 +122,13 @@ int main(int argc, char** argv) {
     std::cerr << "kumod: " << error << "\n" << kumo::daemon::usage();
     return 2;
   }
-  setup_logging(cfg->log_level);
-  // Block the stop signals before any thread exists, so all threads inherit it.
+  // Block the stop signals before any thread exists (the log flusher is the
+  // first), so every thread inherits the mask and only sigwait sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  setup_logging(cfg->log_level);
   return run(*cfg, signals);
 }
