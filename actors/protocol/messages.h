@@ -21,6 +21,8 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;  // journal -
 using stats_atom = caf::atom_constant<caf::atom("stats")>;          // -> journal_stats
 // Aggregates
 using get_state_atom = caf::atom_constant<caf::atom("getstate")>;   // (id, getstate) -> command_reply
+using idle_atom = caf::atom_constant<caf::atom("idle")>;            // aggregate -> registry: may I stop?
+using stop_atom = caf::atom_constant<caf::atom("stop")>;            // registry -> aggregate: yes
 // Projections
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpnt")>;  // write a checkpoint now -> global seq
 using tick_atom = caf::atom_constant<caf::atom("tick")>;            // periodic housekeeping

@@ -83,8 +83,14 @@ struct aggregate_actor_state {
   uint64_t since_snapshot = 0;
   std::string id;
   std::optional<api_error> broken;  // set when replay failed: every command gets it
+  uint64_t handled = 0;             // messages from the registry, for passivation
   static inline const char* name = "aggregate";
 };
+
+// An aggregate actor idle this long offers to stop (its state is in the log);
+// the registry accepts only if nothing is on its way to it, so no request is
+// ever lost and no two actors of one id ever run at once.
+constexpr auto default_idle_timeout = std::chrono::minutes(2);
 
 template <class A>
 command_reply<A> reply_with_error(api_error err) {
@@ -96,7 +102,8 @@ command_reply<A> reply_with_error(api_error err) {
 template <class A>
 caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state<A>>* self,
                               std::string id, caf::actor journal,
-                              persistence::event_store* store) {
+                              persistence::event_store* store, caf::actor registry,
+                              caf::timespan idle_timeout) {
   auto& st = self->state;
   st.id = id;
   if (auto s = load_aggregate<A>(*store, id, st.value, st.version); !s.ok()) {
@@ -109,6 +116,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state<A>>* sel
       [=](typename A::command& cmd, request_meta& meta) {
         auto rp = self->make_response_promise();
         auto& st = self->state;
+        ++st.handled;
         if (st.broken) {
           rp.deliver(reply_with_error<A>(*st.broken));
           return;
@@ -170,29 +178,42 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state<A>>* sel
       },
       [=](get_state_atom) {
         auto& st = self->state;
+        ++st.handled;
         if (st.broken) return reply_with_error<A>(*st.broken);
         command_reply<A> r;
         r.state = st.value;
         r.version = st.version;
         return r;
       },
+      [=](stop_atom) { self->quit(); },
+      caf::after(idle_timeout) >>
+          [=] { self->send(registry, idle_atom::value, self->state.id, self->state.handled); },
   };
 }
 
+struct registry_child {
+  caf::actor actor;
+  uint64_t delegated = 0;  // messages sent to it so far
+};
+
 struct registry_state {
-  std::unordered_map<std::string, caf::actor> children;
+  std::unordered_map<std::string, registry_child> children;
   static inline const char* name = "registry";
 };
 
 // Routes (id, command, meta) and (id, get_state_atom) to the one actor of that
-// id, spawning it (and so replaying it) on first use.
+// id, spawning it (and so replaying it) on first use, and lets idle ones go.
+// (stats_atom) -> number of live aggregate actors.
 template <class A>
 caf::behavior aggregate_registry(caf::stateful_actor<registry_state>* self, caf::actor journal,
-                                 persistence::event_store* store) {
+                                 persistence::event_store* store, caf::timespan idle_timeout) {
   auto child = [=](const std::string& id) {
-    auto& a = self->state.children[id];
-    if (!a) a = self->spawn(aggregate_actor<A>, id, journal, store);
-    return a;
+    auto& c = self->state.children[id];
+    if (!c.actor)  // linked: stopping the registry stops its aggregates
+      c.actor = self->template spawn<caf::linked>(aggregate_actor<A>, id, journal, store,
+                                                  caf::actor_cast<caf::actor>(self), idle_timeout);
+    ++c.delegated;
+    return c.actor;
   };
   auto bad_id = [](const std::string& id) {
     return reply_with_error<A>({"InvalidParameterValue",
@@ -214,13 +235,25 @@ caf::behavior aggregate_registry(caf::stateful_actor<registry_state>* self, caf:
         }
         self->delegate(child(id), g);
       },
+      // Passivation: the child has handled `handled` messages and been idle.
+      // If that is all we ever sent it, nothing is in flight: let it go.
+      [=](idle_atom, const std::string& id, uint64_t handled) {
+        auto it = self->state.children.find(id);
+        if (it == self->state.children.end() || it->second.delegated != handled ||
+            it->second.actor.address() != self->current_sender())
+          return;
+        self->send(it->second.actor, stop_atom::value);
+        self->state.children.erase(it);
+      },
+      [=](stats_atom) { return static_cast<uint64_t>(self->state.children.size()); },
   };
 }
 
 template <class A>
 caf::actor spawn_aggregate_registry(caf::actor_system& sys, const caf::actor& journal,
-                                    persistence::event_store& store) {
-  return sys.spawn(aggregate_registry<A>, journal, &store);
+                                    persistence::event_store& store,
+                                    caf::timespan idle_timeout = default_idle_timeout) {
+  return sys.spawn(aggregate_registry<A>, journal, &store, idle_timeout);
 }
 
 }  // namespace kumo::actors

@@ -223,3 +223,47 @@ TEST(Projection, CheckpointPlusTailEqualsFullRebuild) {
   core c(dir.path());
   EXPECT_EQ(c.accounts->list(16).size(), 8u);
 }
+
+TEST(Aggregate, IdleActorsArePassivatedWithoutLosingRequests) {
+  test::temp_dir dir;
+  core c(dir.path());
+  // A registry whose actors give up after 1 ms idle: passivation races with
+  // every request, which must still all be answered correctly.
+  auto registry = spawn_aggregate_registry<aggregate>(*c.sys, c.cloud.journal, *c.store,
+                                                      std::chrono::milliseconds(1));
+  client fast(*c.sys, registry, c.cloud.accounts_view);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) {
+    auto r = fast.create("p" + std::to_string(i), false, meta);
+    ASSERT_FALSE(r.error) << r.error->message;
+    ids.push_back(r.state.account_id);
+  }
+  for (int round = 0; round < 30; ++round)
+    for (const auto& id : ids) {
+      auto k = new_access_key();
+      auto added = fast.send(id, create_access_key{k}, meta);
+      ASSERT_FALSE(added.error) << added.error->message;
+      ASSERT_EQ(added.version, 3u + 2 * round);
+      auto removed = fast.send(id, delete_access_key{k.access_key_id}, meta);
+      ASSERT_FALSE(removed.error) << removed.error->message;
+    }
+  caf::scoped_actor self{*c.sys};
+  auto live = [&] {
+    uint64_t n = 999;
+    self->request(registry, caf::infinite, stats_atom::value).receive([&](uint64_t x) { n = x; },
+                                                                       [](caf::error&) {});
+    return n;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (live() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_EQ(live(), 0u) << "idle aggregates were not passivated";
+  // Asked again, they come back from the log as they were.
+  for (const auto& id : ids) {
+    auto got = fast.get(id);
+    ASSERT_FALSE(got.error);
+    EXPECT_EQ(got.version, 62u);
+    EXPECT_EQ(got.state.keys.size(), 1u);
+  }
+  self->send_exit(registry, caf::exit_reason::user_shutdown);
+}
