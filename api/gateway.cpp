@@ -1,6 +1,7 @@
 // The gateway actor: one EC2 request from bytes to reply.
 //   route -> SigV4 claim -> parameters -> secret lookup (accounts view)
 //   -> signature check -> Action/Version -> DryRun -> the operation.
+#include "api/ec2_params.h"
 #include "api/operation.h"
 
 #include "actors/account/account_actors.h"
@@ -71,6 +72,13 @@ void dispatch(const op_ptr& c) {
   auto op = ops.find(*action);
   if (op == ops.end())
     return c->fail("InvalidAction", "The action " + action->substr(0, 64) + " is not valid for this web service.");
+  if (const auto* known = model_parameters(*action)) {
+    for (const auto& [key, value] : c->params.all()) {
+      auto top = key.substr(0, key.find('.'));
+      if (top != "Action" && top != "Version" && !known->count(top))
+        return c->fail("UnknownParameter", "The parameter " + top.substr(0, 64) + " is not recognized");
+    }
+  }
   query_error err;
   auto dry = c->params.boolean("DryRun", err);
   if (!err.code.empty()) return c->fail(err);

@@ -478,6 +478,9 @@ class Ec2ApiTest(unittest.TestCase):
             ("&".join(["Action=DescribeKeyPairs", "Version=2016-11-15"] +
                       ["KeyName.%d=k%d" % (i, i) for i in range(1, 10001)]), 400, "InvalidParameterValue"),
             ("Action=DescribeKeyPairs&Version=2016-11-15&KeyName.0x1=a", 400, "InvalidParameterValue"),
+            # A misspelt parameter is refused, as EC2 does, not silently ignored.
+            ("Action=DescribeRegions&Version=2016-11-15&RegionNames.1=kumo-1", 400, "UnknownParameter"),
+            ("Action=CreateKeyPair&Version=2016-11-15&KeyName=x&KeyKind=rsa", 400, "UnknownParameter"),
         ]
         for body, status, code in cases:
             got_status, got = self.signed(body)
