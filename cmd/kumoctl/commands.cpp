@@ -2,6 +2,9 @@
 
 #include "actors/account/accounts_view.h"
 #include "actors/codecs.h"
+#include "actors/keypair/keypair.h"
+#include "actors/runtime/aggregate_view.h"
+#include "actors/securitygroup/security_group.h"
 #include "persistence/time_format.h"
 
 #include <nlohmann/json.hpp>
@@ -127,11 +130,15 @@ int audit(persistence::event_store& store, const options& o, std::ostream& out) 
 
 int replay(persistence::event_store& store, const options& o, std::ostream& out) {
   actors::account::accounts_model accounts;
+  actors::aggregate_view<actors::keypair::aggregate> key_pairs;
+  actors::aggregate_view<actors::security_group::aggregate> groups;
   uint64_t applied = 0, last = 0;
   int64_t last_time = 0;
   auto s = store.read_all(1, [&](const event_record& r) {
     if (r.time_ms > *o.at_ms) return false;  // the log's clock never runs backwards
     accounts.apply(r);
+    key_pairs.apply(r);
+    groups.apply(r);
     ++applied;
     last = r.global_seq;
     last_time = r.time_ms;
@@ -144,12 +151,21 @@ int replay(persistence::event_store& store, const options& o, std::ostream& out)
            {"events_applied", applied},
            {"last_global_seq", last},
            {"accounts", json::array()}};
-    for (const auto& a : list)
+    for (const auto& a : list) {
+      json keys = json::array(), sgs = json::array();
+      for (const auto& k : key_pairs.list(a.account_id))
+        keys.push_back({{"key_pair_id", k.key.key_pair_id}, {"key_name", k.key_name}, {"fingerprint", k.key.fingerprint}});
+      for (const auto& g : groups.list(a.account_id))
+        sgs.push_back({{"group_id", g.group_id}, {"group_name", g.group_name},
+                       {"ingress_rules", g.ingress.size()}, {"egress_rules", g.egress.size()}});
       j["accounts"].push_back({{"account_id", a.account_id},
                                {"name", a.name},
                                {"admin", a.admin},
                                {"created", persistence::format_time(a.created_ms)},
-                               {"access_key_ids", a.access_key_ids}});
+                               {"access_key_ids", a.access_key_ids},
+                               {"key_pairs", keys},
+                               {"security_groups", sgs}});
+    }
     out << j.dump(2) << "\n";
     return 0;
   }
@@ -162,6 +178,11 @@ int replay(persistence::event_store& store, const options& o, std::ostream& out)
         << persistence::format_time(a.created_ms) << "  keys:";
     for (const auto& k : a.access_key_ids) out << " " << k;
     out << "\n";
+    for (const auto& k : key_pairs.list(a.account_id))
+      out << "    key pair " << k.key.key_pair_id << "  " << k.key_name << "  " << k.key.key_type << "\n";
+    for (const auto& g : groups.list(a.account_id))
+      out << "    security group " << g.group_id << "  " << g.group_name << "  " << g.ingress.size()
+          << " ingress / " << g.egress.size() << " egress rules\n";
   }
   return 0;
 }

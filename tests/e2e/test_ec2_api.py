@@ -416,6 +416,28 @@ class Ec2ApiTest(unittest.TestCase):
             for g in groups:
                 self.a.delete_security_group(GroupId=g)
 
+    # ---- the log: every API write is an event carrying its request id
+    def test_audit_and_replay_of_api_writes(self):
+        created = self.a.create_security_group(GroupName="e2e-audit", Description="audited")
+        rid = created["ResponseMetadata"]["RequestId"]
+        sg = created["GroupId"]
+        try:
+            out = self.k.kumoctl("audit", sg, "--json")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            events = [json.loads(l) for l in out.stdout.splitlines()]
+            self.assertEqual(events[0]["type"], "security_group_created")
+            self.assertEqual(events[0]["request_id"], rid)
+            account = self.a.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["OwnerId"]
+            self.assertEqual(events[0]["principal"], "arn:aws:iam::%s:root" % account)
+            now = datetime.datetime.utcnow() + datetime.timedelta(seconds=5)
+            out = self.k.kumoctl("replay", "--json", "--at=" + now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            self.assertEqual(out.returncode, 0, out.stderr)
+            state = {a["account_id"]: a for a in json.loads(out.stdout)["accounts"]}
+            self.assertIn(sg, [g["group_id"] for g in state[account]["security_groups"]])
+            self.assertNotIn(sg, [g["group_id"] for g in state[self.b_account]["security_groups"]])
+        finally:
+            self.a.delete_security_group(GroupId=sg)
+
     # ---- authentication
     def test_bad_credentials_and_unsigned_requests_are_refused(self):
         wrong_secret = client(self.k, self.k.admin_key, "x" * 40)
