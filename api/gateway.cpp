@@ -148,11 +148,22 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
 }  // namespace
 
 void op_context::respond(const xml_writer& body) const {
+  if (answered) return spdlog::error("rid={} {}: second answer dropped", request_id, action);
+  answered = true;
   done({200, "text/xml;charset=UTF-8", ec2_response(action, request_id, body)});
 }
 
 void op_context::fail(const std::string& code, const std::string& message, int status) const {
+  if (answered) return spdlog::error("rid={} {}: second answer ({}) dropped", request_id, action, code);
+  answered = true;
   done({status, "text/xml;charset=UTF-8", ec2_error(code, message, request_id)});
+}
+
+op_context::~op_context() {
+  if (!answered && done)
+    fail("InternalError", "kumo did not finish " + action + " (request " + request_id +
+                              "); check the resource's state before retrying",
+         500);
 }
 
 const op_table& operations() {

@@ -28,6 +28,7 @@ struct op_context {
   std::string principal;  // arn:aws:iam::<account>:root
   query params;
   reply_fn done;
+  mutable bool answered = false;
   // The newest event any command through this gateway has written. Queries
   // wait until the views have it, so a client reads its own (and everyone's
   // acknowledged) writes.
@@ -38,9 +39,12 @@ struct op_context {
   void wrote(uint64_t global_seq) const { *last_write = std::max(*last_write, global_seq); }
   actors::request_meta meta() const { return {principal, request_id}; }
 
+  // Exactly one answer per request: a second one is logged and dropped, and
+  // a request whose operation forgot to answer gets a 500 when the context goes.
   void respond(const xml_writer& body) const;
   void fail(const std::string& code, const std::string& message, int status = 400) const;
   void fail(const query_error& e) const { fail(e.code, e.message); }
+  ~op_context();
 };
 
 using op_ptr = std::shared_ptr<op_context>;
