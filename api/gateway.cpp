@@ -122,8 +122,10 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
         if (!params) return c->fail(qerr);
         c->params = std::move(*params);
         auto parts = std::make_shared<http_parts>(std::move(req));
+        // The key is looked up no older than the last write through here, so
+        // a revoked key stops working for the very next request.
         self->request(self->state.cloud.accounts_view, lookup_timeout, actors::find_key_atom::value,
-                      claim->access_key_id, uint64_t{0})
+                      claim->access_key_id, self->state.last_write)
             .then(
                 [=](std::optional<actors::account::key_owner>& owner) {
                   if (!owner)
