@@ -21,6 +21,14 @@ std::unique_ptr<data_dir_lock> data_dir_lock::acquire(const std::string& data_di
                            "cannot create data dir " + data_dir + ": " + ec.message());
     return nullptr;
   }
+  // Secrets live here: owner only, also for a dir created by someone else.
+  std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (ec) {
+    result = status::error(status_code::io_error,
+                           "cannot restrict data dir " + data_dir + " to its owner: " + ec.message());
+    return nullptr;
+  }
   auto path = data_dir + "/kumod.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {

@@ -25,7 +25,7 @@ std::string format_time(int64_t unix_ms) {
 
 std::optional<int64_t> parse_time(const std::string& text) {
   if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
-    return std::stoll(text) * 1000;
+    return text.size() <= 12 ? std::optional<int64_t>(std::stoll(text) * 1000) : std::nullopt;
   std::tm tm{};
   int millis = 0, consumed = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,

@@ -65,6 +65,7 @@ bool accounts_model::load(const std::string& bytes) {
       return false;
     a.admin = flag != 0;
     a.created_ms = static_cast<int64_t>(created);
+    if (nkeys > in.in.size()) return false;  // a corrupt count: replay instead
     a.access_key_ids.resize(nkeys);
     for (auto& k : a.access_key_ids)
       if (!in.str(k, "key id")) return false;

@@ -114,6 +114,11 @@ template <class M, class F>
 void answer_when_applied(caf::stateful_actor<projection_state<M>>* self, uint64_t min_global_seq,
                          F f) {
   auto rp = self->make_response_promise();
+  if (self->state.stuck) {  // never answer from a read model known to be behind
+    rp.deliver(caf::make_error(caf::sec::runtime_error,
+                               std::string("read model ") + M::name + " is stuck; run `kumoctl verify`"));
+    return;
+  }
   if (self->state.applied >= min_global_seq) {
     rp.deliver(f());
     return;

@@ -190,7 +190,7 @@ int replay(persistence::event_store& store, const options& o, std::ostream& out)
 int verify(persistence::event_store& store, std::ostream& out) {
   auto rep = store.verify();
   uint64_t undecodable = 0;
-  store.read_all(1, [&](const event_record& r) {
+  auto scan = store.read_all(1, [&](const event_record& r) {
     if (auto s = actors::decode_any(r); !s.ok()) {
       if (++undecodable <= 100)
         rep.problems.push_back("event #" + std::to_string(r.global_seq) + " (" + r.stream +
@@ -198,6 +198,7 @@ int verify(persistence::event_store& store, std::ostream& out) {
     }
     return true;
   });
+  if (!scan.ok() && rep.problems.empty()) rep.problems.push_back(scan.message);
   if (rep.problems.empty()) {
     out << "verify: ok: " << rep.events << " events in " << rep.streams
         << " streams; sequences contiguous, index consistent, every event decodes\n";

@@ -14,6 +14,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <sys/stat.h>
 #include <iostream>
 #include <thread>
 
@@ -122,6 +123,9 @@ int main(int argc, char** argv) {
     std::cerr << "kumod: " << error << "\n" << kumo::daemon::usage();
     return 2;
   }
+  // The data dir holds access-key secrets (in the log, snapshots and
+  // checkpoints): nothing kumod creates is readable by anyone else.
+  umask(077);
   // Block the stop signals before any thread exists (the log flusher is the
   // first), so every thread inherits the mask and only sigwait sees them.
   sigset_t signals;

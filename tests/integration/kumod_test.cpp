@@ -89,6 +89,15 @@ TEST(Kumod, FirstStartCreatesAdminWhoseCredentialsTheAwsCliReads) {
 
   EXPECT_EQ(k.stop(), 0) << k.proc.transcript();
   EXPECT_NE(k.proc.transcript().find("stopped cleanly"), std::string::npos);
+  // The log holds secrets: nothing in the data dir is open to group or others.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path())) {
+    struct stat fs{};
+    ASSERT_EQ(stat(entry.path().c_str(), &fs), 0);
+    EXPECT_EQ(fs.st_mode & 077, 0u) << entry.path() << " is readable by others";
+  }
+  struct stat ds{};
+  ASSERT_EQ(stat(dir.path().c_str(), &ds), 0);
+  EXPECT_EQ(ds.st_mode & 077, 0u);
 }
 
 TEST(Kumod, SecondKumodOnTheSameDataDirIsRefusedClearly) {
