@@ -25,7 +25,21 @@ bool wildcard_match(std::string_view p, std::string_view t) {
 
 bool check_filter_names(const std::vector<filter>& filters, const std::set<std::string>& allowed,
                         query_error& err) {
+  // EC2's limits, which also bound what one Describe can cost.
+  if (filters.size() > 50) {
+    err = {"InvalidParameterValue", "at most 50 filters per request"};
+    return false;
+  }
   for (const auto& f : filters) {
+    if (f.values.size() > 200) {
+      err = {"InvalidParameterValue", "The filter '" + f.name + "' has more than 200 values"};
+      return false;
+    }
+    for (const auto& v : f.values)
+      if (v.size() > 255) {
+        err = {"InvalidParameterValue", "a value of filter '" + f.name + "' is longer than 255 characters"};
+        return false;
+      }
     bool ok = allowed.count(f.name) || (allowed.count("tag:*") && f.name.rfind("tag:", 0) == 0 &&
                                         f.name.size() > 4);
     if (!ok) {

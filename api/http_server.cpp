@@ -192,7 +192,15 @@ class beast_server final : public http_server {
  private:
   void accept() {
     acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
-      if (ec) return;  // closed by stop()
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stop()
+      if (ec) {
+        // Out of file descriptors (or similar): keep the listener alive and
+        // try again shortly instead of never accepting again.
+        spdlog::warn("http: accept failed ({}); retrying", ec.message());
+        auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::milliseconds(100));
+        timer->async_wait([this, timer](beast::error_code) { accept(); });
+        return;
+      }
       std::make_shared<session>(std::move(s), cfg_, in_flight_)->run();
       accept();
     });

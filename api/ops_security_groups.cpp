@@ -91,9 +91,13 @@ bool valid_cidr(const std::string& cidr, std::string& why) {
     return false;
   }
   int bits = std::stoi(cidr.substr(slash + 1));
+  if (bits > 32) {
+    why = "CIDR block " + cidr + " is malformed";
+    return false;
+  }
   uint32_t ip = ntohl(addr.s_addr);
   uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
-  if (bits > 32 || (ip & ~mask) != 0) {
+  if ((ip & ~mask) != 0) {
     why = "CIDR block " + cidr + " is not a network address (host bits set)";
     return false;
   }

@@ -69,6 +69,10 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
           },
           [&](const authorize& cmd) -> decision_t {
             if (!s.exists) return missing();
+            if (rules_of(s, cmd.dir).size() + cmd.rules.size() > max_rules_per_direction)
+              return decision_t::refuse("RulesPerSecurityGroupLimitExceeded",
+                                        s.group_id + " would have more than " +
+                                            std::to_string(max_rules_per_direction) + " rules in one direction");
             std::vector<rule> added;
             for (const auto& r : cmd.rules) {
               if (contains(rules_of(s, cmd.dir), r) || contains(added, r))

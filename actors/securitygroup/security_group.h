@@ -33,6 +33,9 @@ struct rule {
 
 enum class direction { ingress, egress };
 
+// EC2's default quota; also bounds what checking and describing a group costs.
+constexpr size_t max_rules_per_direction = 60;
+
 // ---- Commands
 struct create_group {
   std::string group_id;  // chosen by the caller: "sg-" + 17 hex
