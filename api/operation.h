@@ -72,6 +72,8 @@ void register_tag_ops(op_table& t);
 
 // Filter.N.* with names checked against `allowed` ("tag:*" allows tag:KEY).
 std::optional<std::vector<filter>> checked_filters(const op_ptr& c, const std::set<std::string>& allowed);
+// Whether `value` is selected by a Describe's id/name list (empty = all).
+bool listed(const std::vector<std::string>& wanted, const std::string& value);
 // A required, non-empty string parameter.
 std::optional<std::string> required(const op_ptr& c, const std::string& name);
 // Tags from TagSpecification.N for `resource_type` ("key-pair", "security-group", ...).

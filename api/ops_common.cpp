@@ -16,6 +16,10 @@ std::optional<std::vector<filter>> checked_filters(const op_ptr& c,
   return f;
 }
 
+bool listed(const std::vector<std::string>& wanted, const std::string& value) {
+  return wanted.empty() || std::find(wanted.begin(), wanted.end(), value) != wanted.end();
+}
+
 std::optional<std::string> required(const op_ptr& c, const std::string& name) {
   auto v = c->params.get(name);
   if (!v || v->empty()) {

@@ -123,9 +123,6 @@ void describe_key_pairs(const op_ptr& c) {
     xml_writer w;
     w.open("keySet");
     for (const auto& s : keys) {
-      auto listed = [&](const std::vector<std::string>& wanted, const std::string& v) {
-        return wanted.empty() || std::find(wanted.begin(), wanted.end(), v) != wanted.end();
-      };
       if (!listed(*names, s.key_name) || !listed(*ids, s.key.key_pair_id)) continue;
       if (!matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
             if (f == "key-pair-id") return {s.key.key_pair_id};

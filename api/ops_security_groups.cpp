@@ -104,9 +104,13 @@ bool valid_cidr(const std::string& cidr, std::string& why) {
   return true;
 }
 
-// Normalises protocol and ports of one permission; false after failing the call.
-bool protocol_and_ports(const op_ptr& c, const std::string& where, std::string proto,
-                        std::optional<int> from, std::optional<int> to, rule& r) {
+// Normalises protocol and ports (<where>FromPort / <where>ToPort) of one
+// permission; false after failing the call.
+bool protocol_and_ports(const op_ptr& c, const std::string& where, std::string proto, rule& r) {
+  auto from = port_of(c, where + "FromPort");
+  if (!from && c->params.has(where + "FromPort")) return false;
+  auto to = port_of(c, where + "ToPort");
+  if (!to && c->params.has(where + "ToPort")) return false;
   if (proto == "6") proto = "tcp";
   if (proto == "17") proto = "udp";
   if (proto == "1") proto = "icmp";
@@ -151,11 +155,7 @@ std::optional<std::vector<rule>> rules_of(const op_ptr& c, const groups& all) {
   };
   if (auto proto = c->params.get("IpProtocol")) {
     rule base;
-    auto from = port_of(c, "FromPort");
-    if (!from && c->params.has("FromPort")) return std::nullopt;
-    auto to = port_of(c, "ToPort");
-    if (!to && c->params.has("ToPort")) return std::nullopt;
-    if (!protocol_and_ports(c, "", *proto, from, to, base)) return std::nullopt;
+    if (!protocol_and_ports(c, "", *proto, base)) return std::nullopt;
     if (auto cidr = c->params.get("CidrIp")) {
       std::string why;
       if (!valid_cidr(*cidr, why)) return c->fail("InvalidParameterValue", why), std::nullopt;
@@ -174,11 +174,7 @@ std::optional<std::vector<rule>> rules_of(const op_ptr& c, const groups& all) {
     auto proto = c->params.get(base_key + "IpProtocol");
     if (!proto) return c->fail("MissingParameter", base_key + "IpProtocol is required"), std::nullopt;
     rule base;
-    auto from = port_of(c, base_key + "FromPort");
-    if (!from && c->params.has(base_key + "FromPort")) return std::nullopt;
-    auto to = port_of(c, base_key + "ToPort");
-    if (!to && c->params.has(base_key + "ToPort")) return std::nullopt;
-    if (!protocol_and_ports(c, base_key, *proto, from, to, base)) return std::nullopt;
+    if (!protocol_and_ports(c, base_key, *proto, base)) return std::nullopt;
     size_t before = out.size();
     auto ranges = c->params.indexes(base_key + "IpRanges", err);
     auto pairs = ranges ? c->params.indexes(base_key + "Groups", err) : std::nullopt;
@@ -332,9 +328,6 @@ void describe_security_groups(const op_ptr& c) {
       if (!find_group(all, n, false)) return c->fail("InvalidGroup.NotFound", "The security group '" + n + "' does not exist");
     std::vector<const state*> selected;
     for (const auto& g : all) {
-      auto listed = [](const std::vector<std::string>& wanted, const std::string& v) {
-        return wanted.empty() || std::find(wanted.begin(), wanted.end(), v) != wanted.end();
-      };
       if (!listed(*ids, g.group_id) || !listed(*names, g.group_name)) continue;
       if (!matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
             if (f == "group-id") return {g.group_id};
