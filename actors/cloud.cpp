@@ -1,7 +1,10 @@
 #include "actors/cloud.h"
 
 #include "actors/account/account_actors.h"
+#include "actors/clienttoken/client_token_actors.h"
+#include "actors/runtime/aggregate.h"
 #include "actors/journal/journal.h"
+#include "actors/image/image_actors.h"
 #include "actors/keypair/keypair_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
 
@@ -10,7 +13,8 @@
 
 namespace kumo::actors {
 
-cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_store& store) {
+cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_store& store,
+                                 compute_config compute) {
   cloud_actors c;
   c.journal = spawn_journal(sys, store);
   c.accounts = account::spawn_registry(sys, c.journal, store);
@@ -19,17 +23,24 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.keypairs_view = keypair::spawn_view(sys, c.journal, store);
   c.security_groups = security_group::spawn_registry(sys, c.journal, store);
   c.security_groups_view = security_group::spawn_view(sys, c.journal, store);
+  c.images = image::spawn_registry(sys, c.journal, store);
+  c.images_view = image::spawn_view(sys, c.journal, store);
+  auto cc = spawn_compute(sys, c.journal, store, std::move(compute));
+  c.instances = cc.instances;
+  c.zones = cc.zones;
+  c.compute = cc.controller;
+  c.client_tokens = spawn_aggregate_registry<client_token::aggregate>(sys, c.journal, store);
   return c;
 }
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  for (const auto& view : {accounts_view, keypairs_view, security_groups_view})
+  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute})
     self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
         .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
                  [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
-  for (auto* a : {&accounts_view, &accounts, &keypairs_view, &keypairs, &security_groups_view,
-                  &security_groups, &journal}) {
+  for (auto* a : {&client_tokens, &compute, &instances, &zones, &accounts_view, &accounts, &keypairs_view,
+                  &keypairs, &security_groups_view, &security_groups, &images_view, &images, &journal}) {
     self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

@@ -2,6 +2,7 @@
 // crash-test writer and the tests all start the core through this one place.
 #pragma once
 
+#include "actors/compute/compute.h"
 #include "persistence/event_store.h"
 
 #include <caf/actor.hpp>
@@ -17,8 +18,15 @@ struct cloud_actors {
   caf::actor keypairs_view;  // key pairs projection
   caf::actor security_groups;       // SecurityGroup aggregate registry
   caf::actor security_groups_view;  // security groups projection
+  caf::actor images;       // Image aggregate registry
+  caf::actor images_view;  // images projection (visibility across accounts)
+  caf::actor instances;  // Instance aggregate registry
+  caf::actor zones;      // Zone aggregate registry (the scheduler's ledger)
+  caf::actor compute;    // the cluster's compute controller (and instances view)
+  caf::actor client_tokens;  // ClientToken aggregate registry (idempotent calls)
 
-  static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store);
+  static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,
+                            compute_config compute = {});
   // Checkpoints the views and stops every actor, so the actor system can be
   // destroyed. Everything acknowledged is durable already; this only shortens
   // the next start's replay.

@@ -1,6 +1,10 @@
 #include "actors/codecs.h"
 
 #include "actors/account/account.h"
+#include "actors/clienttoken/client_token.h"
+#include "actors/compute/zone.h"
+#include "actors/image/image.h"
+#include "actors/instance/instance.h"
 #include "actors/keypair/keypair.h"
 #include "actors/securitygroup/security_group.h"
 
@@ -20,6 +24,10 @@ persistence::status decode_any(const persistence::event_record& r) {
   if (kind == account::aggregate::kind) return decode_as<account::aggregate>(r);
   if (kind == keypair::aggregate::kind) return decode_as<keypair::aggregate>(r);
   if (kind == security_group::aggregate::kind) return decode_as<security_group::aggregate>(r);
+  if (kind == image::aggregate::kind) return decode_as<image::aggregate>(r);
+  if (kind == instance::aggregate::kind) return decode_as<instance::aggregate>(r);
+  if (kind == zone::aggregate::kind) return decode_as<zone::aggregate>(r);
+  if (kind == client_token::aggregate::kind) return decode_as<client_token::aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

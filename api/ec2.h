@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/cloud.h"
+#include "actors/compute/instance_types.h"
 #include "api/sigv4.h"
 
 #include <caf/fwd.hpp>
@@ -17,6 +18,8 @@ namespace kumo::api {
 struct ec2_config {
   std::string region = "kumo-1";
   std::vector<std::string> zones = {"kumo-1a"};
+  std::string data_dir;  // kumod's data directory (image store, instance files)
+  std::vector<actors::instance::sizing> instance_types = actors::default_instance_types();
 };
 
 struct http_reply {

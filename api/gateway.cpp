@@ -5,6 +5,8 @@
 #include "api/operation.h"
 
 #include "actors/account/account_actors.h"
+#include "actors/clienttoken/client_token_actors.h"
+#include "persistence/time_format.h"
 #include "actors/ids.h"
 
 #include <caf/all.hpp>
@@ -57,6 +59,65 @@ struct gateway_state {
 
 using gateway_actor = caf::stateful_actor<gateway_state>;
 
+// What makes two calls "the same": every parameter but the token itself.
+std::string parameters_hash(const query& params) {
+  std::string canonical;
+  for (const auto& [key, value] : params.all())
+    if (key != "ClientToken")
+      canonical += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
+  return sha256_hex(canonical);
+}
+
+// EC2 idempotency: the first call with a token runs; a repeat gets the
+// recorded response, or runs again with the same seed if the first never
+// finished (then it creates the same resources, which their aggregates
+// accept as repeats).
+void run_idempotent(const op_ptr& c, op_handler handler) {
+  namespace ct = actors::client_token;
+  auto token = *c->params.get("ClientToken");
+  if (!ct::valid_token(token))
+    return c->fail("InvalidParameterValue",
+                   "Value for parameter ClientToken is invalid: use 1-64 printable ASCII characters");
+  const auto id = ct::aggregate_id(c->account_id, token);
+  ct::claim claim{c->action, parameters_hash(c->params), actors::random_chars(32, "0123456789abcdef"),
+                  persistence::now_ms()};
+  const auto& registry = c->cloud->client_tokens;
+  c->self->request(registry, lookup_timeout, id, ct::command{claim}, c->meta())
+      .then(
+          [=](ct::client_token_reply& r) {
+            if (r.error) return c->fail(r.error->code, r.error->message);
+            if (r.global_seq) c->wrote(r.global_seq);
+            if (r.state.done) {
+              spdlog::info("rid={} {}: ClientToken {} repeats a completed call; replaying its response",
+                           c->request_id, c->action, token);
+              return c->respond(r.state.response_body);
+            }
+            c->seed = r.state.seed;
+            // Captures no reference to the context: it may be gone when the record is durable.
+            c->record_success = [self = c->self, meta = c->meta(), registry, id, token](
+                                    const std::string& body, std::function<void()> answer) {
+              auto not_recorded = [=](const std::string& why) {
+                // The call itself succeeded; a retry re-runs it with the same seed.
+                spdlog::warn("rid={} ClientToken {}: response not recorded: {}", meta.request_id, token, why);
+                answer();
+              };
+              self->request(registry, lookup_timeout, id, ct::command{ct::complete{body}}, meta)
+                  .then(
+                      [=](ct::client_token_reply& done) {
+                        if (done.error) return not_recorded(done.error->message);
+                        answer();
+                      },
+                      [=](caf::error& e) { not_recorded(self->system().render(e)); });
+            };
+            handler(c);
+          },
+          [=](caf::error& e) {
+            c->fail("ServiceUnavailable", "the ClientToken could not be checked: " + c->self->system().render(e) +
+                                              "; retry with the same token",
+                    503);
+          });
+}
+
 void dispatch(const op_ptr& c) {
   auto action = c->params.get("Action");
   if (!action || action->empty())
@@ -86,6 +147,9 @@ void dispatch(const op_ptr& c) {
     if (!op->second.dry_run) return c->fail("UnsupportedOperation", *action + " does not support DryRun");
     return c->fail("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412);
   }
+  if (op->second.client_token && c->params.has("ClientToken"))
+    return run_idempotent(c, op->second.handler);
+  c->seed = actors::random_chars(32, "0123456789abcdef");
   op->second.handler(c);
 }
 
@@ -101,15 +165,8 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
         c->last_write = &self->state.last_write;
         c->token_key = &self->state.token_key;
         c->request_id = rid;
-        auto started = std::chrono::steady_clock::now();
-        // Every reply is logged once, with the request id, action and caller.
-        c->done = [c_raw = c.get(), started, done = std::move(done)](http_reply r) {
-          auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-          spdlog::info("rid={} ec2 {} account={} -> {} ({:.1f} ms)", c_raw->request_id,
-                       c_raw->action.empty() ? "-" : c_raw->action,
-                       c_raw->account_id.empty() ? "-" : c_raw->account_id, r.status, ms);
-          done(std::move(r));
-        };
+        c->started = std::chrono::steady_clock::now();
+        c->done = std::move(done);
         if (!is_ec2_path(req.target))
           return c->fail("InvalidAction", "no EC2 endpoint at this path; use / or /services/compute", 404);
         if (req.method != "GET" && req.method != "POST")
@@ -149,15 +206,30 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
 
 }  // namespace
 
-void op_context::respond(const xml_writer& body) const {
+void op_context::respond(const xml_writer& body) const { respond(body.str()); }
+
+// Every reply is logged once, with the request id, action and caller.
+void op_context::log_reply(int status) const {
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("rid={} ec2 {} account={} -> {} ({:.1f} ms)", request_id, action.empty() ? "-" : action,
+               account_id.empty() ? "-" : account_id, status, ms);
+}
+
+void op_context::respond(const std::string& body) const {
   if (answered) return spdlog::error("rid={} {}: second answer dropped", request_id, action);
   answered = true;
-  done({200, "text/xml;charset=UTF-8", ec2_response(action, request_id, body)});
+  log_reply(200);
+  http_reply reply{200, "text/xml;charset=UTF-8", ec2_response(action, request_id, body)};
+  if (!record_success) return done(std::move(reply));
+  // The answer goes out once the response is recorded; this context may be
+  // gone by then, so the continuation owns what it needs.
+  record_success(body, [done = done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
 }
 
 void op_context::fail(const std::string& code, const std::string& message, int status) const {
   if (answered) return spdlog::error("rid={} {}: second answer ({}) dropped", request_id, action, code);
   answered = true;
+  log_reply(status);
   done({status, "text/xml;charset=UTF-8", ec2_error(code, message, request_id)});
 }
 
@@ -176,6 +248,8 @@ const op_table& operations() {
     register_admin_ops(t);
     register_security_group_ops(t);
     register_tag_ops(t);
+    register_image_ops(t);
+    register_instance_ops(t);
     return t;
   }();
   return table;

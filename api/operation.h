@@ -12,6 +12,8 @@
 
 #include <set>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,13 +29,21 @@ struct op_context {
   std::string account_id;
   std::string principal;  // arn:aws:iam::<account>:root
   query params;
-  reply_fn done;
+  reply_fn done;  // hands the reply to the HTTP server; called once
+  std::chrono::steady_clock::time_point started;
   mutable bool answered = false;
   // The newest event any command through this gateway has written. Queries
   // wait until the views have it, so a client reads its own (and everyone's
   // acknowledged) writes.
   uint64_t* last_write = nullptr;
   const std::string* token_key = nullptr;  // signs NextToken values
+  // Operations derive the ids of what they create from this seed. With a
+  // ClientToken it is the token's (so a retry creates the same resources),
+  // else random.
+  std::string seed;
+  // Set when the call carries a ClientToken: records a successful response
+  // (durably) before the client sees it, then runs `answer`.
+  std::function<void(const std::string& body, std::function<void()> answer)> record_success;
 
   uint64_t read_floor() const { return *last_write; }
   void wrote(uint64_t global_seq) const { *last_write = std::max(*last_write, global_seq); }
@@ -42,8 +52,10 @@ struct op_context {
   // Exactly one answer per request: a second one is logged and dropped, and
   // a request whose operation forgot to answer gets a 500 when the context goes.
   void respond(const xml_writer& body) const;
+  void respond(const std::string& body) const;  // a body recorded earlier (ClientToken replay)
   void fail(const std::string& code, const std::string& message, int status = 400) const;
   void fail(const query_error& e) const { fail(e.code, e.message); }
+  void log_reply(int status) const;
   ~op_context();
 };
 
@@ -52,9 +64,12 @@ using op_handler = void (*)(const op_ptr&);
 
 // Marks an operation as supporting DryRun: the gateway answers
 // DryRunOperation when DryRun=true, after authentication.
+// `client_token`: the operation takes EC2's ClientToken; the gateway makes
+// repeats idempotent (same token + same parameters -> same response).
 struct operation {
   op_handler handler;
   bool dry_run = true;
+  bool client_token = false;
 };
 
 using op_table = std::map<std::string, operation>;
@@ -66,6 +81,8 @@ void register_keypair_ops(op_table& t);
 void register_admin_ops(op_table& t);
 void register_security_group_ops(op_table& t);
 void register_tag_ops(op_table& t);
+void register_image_ops(op_table& t);
+void register_instance_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.
@@ -74,6 +91,9 @@ void register_tag_ops(op_table& t);
 std::optional<std::vector<filter>> checked_filters(const op_ptr& c, const std::set<std::string>& allowed);
 // Whether `value` is selected by a Describe's id/name list (empty = all).
 bool listed(const std::vector<std::string>& wanted, const std::string& value);
+// Runs `then` only when the caller is the cloud's admin account; otherwise
+// answers UnauthorizedOperation.
+void as_admin(const op_ptr& c, std::function<void()> then);
 // A required, non-empty string parameter.
 std::optional<std::string> required(const op_ptr& c, const std::string& name);
 // Tags from TagSpecification.N for `resource_type` ("key-pair", "security-group", ...).

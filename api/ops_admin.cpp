@@ -12,23 +12,6 @@ namespace {
 
 using namespace actors::account;
 
-// Runs `then` only when the caller is the cloud's admin account.
-template <class Then>
-void as_admin(const op_ptr& c, Then then) {
-  c->self->request(c->cloud->accounts_view, actor_timeout, actors::find_account_atom::value,
-                   c->account_id, c->read_floor())
-      .then(
-          [=](std::optional<account_summary>& me) {
-            if (!me || !me->admin)
-              return c->fail("UnauthorizedOperation",
-                             "You are not authorized to perform this operation: " + c->action +
-                                 " is for the cloud's admin account",
-                             403);
-            then();
-          },
-          [=](caf::error& e) { service_unavailable(c, e); });
-}
-
 // Sends a command to an account and answers with `write(reply)` on success.
 template <class Write>
 void command_account(const op_ptr& c, const std::string& account_id, command cmd, Write write) {

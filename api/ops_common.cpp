@@ -1,9 +1,25 @@
-#include "api/operation.h"
+#include "api/op_requests.h"
 
+#include "actors/account/account_actors.h"
 #include "api/sigv4.h"
 #include "persistence/time_format.h"
 
 namespace kumo::api {
+
+void as_admin(const op_ptr& c, std::function<void()> then) {
+  c->self->request(c->cloud->accounts_view, actor_timeout, actors::find_account_atom::value,
+                   c->account_id, c->read_floor())
+      .then(
+          [=](std::optional<actors::account::account_summary>& me) {
+            if (!me || !me->admin)
+              return c->fail("UnauthorizedOperation",
+                             "You are not authorized to perform this operation: " + c->action +
+                                 " is for the cloud's admin account",
+                             403);
+            then();
+          },
+          [=](caf::error& e) { service_unavailable(c, e); });
+}
 
 std::optional<std::vector<filter>> checked_filters(const op_ptr& c,
                                                    const std::set<std::string>& allowed) {

@@ -1,6 +1,7 @@
 // CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
 // Commands go to the KeyPair aggregate "<account>/<name>"; reads come from
 // the key pairs view, always scoped to the caller's account.
+#include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/ssh_keys.h"
 
@@ -90,15 +91,6 @@ void import_key_pair_op(const op_ptr& c) {
                    write_key_summary(w, s);
                    c->respond(w);
                  });
-}
-
-// Loads the caller's key pairs (at least as new as every acknowledged write).
-template <class Then>
-void with_key_pairs(const op_ptr& c, Then then) {
-  c->self->request(c->cloud->keypairs_view, actor_timeout, actors::list_key_pairs_atom::value,
-                   c->account_id, c->read_floor())
-      .then([=](std::vector<state>& keys) { then(keys); },
-            [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 void describe_key_pairs(const op_ptr& c) {

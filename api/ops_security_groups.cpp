@@ -1,6 +1,7 @@
 // CreateSecurityGroup, DeleteSecurityGroup, DescribeSecurityGroups,
 // Authorize/RevokeSecurityGroupIngress/Egress. Every account has a group
 // named "default", created on the account's first security group call.
+#include "api/lookups.h"
 #include "api/op_requests.h"
 
 #include "actors/securitygroup/security_group_actors.h"
@@ -25,25 +26,6 @@ void command_group(const op_ptr& c, const std::string& name, command cmd, Then t
             if (r.error) return c->fail(r.error->code, r.error->message);
             c->wrote(r.global_seq);
             then(r);
-          },
-          [=](caf::error& e) { service_unavailable(c, e); });
-}
-
-// Creates the account's default group if it is missing, then loads all of
-// the account's groups and passes them to `then`.
-template <class Then>
-void with_groups(const op_ptr& c, Then then) {
-  c->self->request(c->cloud->security_groups, actor_timeout, aggregate_id(c->account_id, "default"),
-                   command{create_group{new_group_id(), "default group", persistence::now_ms(), {}}},
-                   c->meta())
-      .then(
-          [=](security_group_reply& r) {
-            if (r.error && r.error->code != "InvalidGroup.Duplicate")
-              return c->fail(r.error->code, r.error->message);
-            if (!r.error) c->wrote(r.global_seq);
-            c->self->request(c->cloud->security_groups_view, actor_timeout,
-                             actors::list_groups_atom::value, c->account_id, c->read_floor())
-                .then([=](groups& all) { then(all); }, [=](caf::error& e) { service_unavailable(c, e); });
           },
           [=](caf::error& e) { service_unavailable(c, e); });
 }
@@ -249,7 +231,7 @@ void create_security_group(const op_ptr& c) {
     return c->fail("InvalidParameterValue", "kumo has no VPCs; omit VpcId");
   auto tags = tags_for(c, "security-group");
   if (!tags) return;
-  with_groups(c, [=](const groups&) {
+  with_security_groups(c, [=](const groups&) {
     command_group(c, *name, create_group{new_group_id(), *description, persistence::now_ms(), *tags},
                   [c](const security_group_reply& r) {
                     xml_writer w;
@@ -261,7 +243,7 @@ void create_security_group(const op_ptr& c) {
 }
 
 void delete_security_group(const op_ptr& c) {
-  with_groups(c, [=](const groups& all) {
+  with_security_groups(c, [=](const groups& all) {
     const state* g = target_group(c, all);
     if (!g) return;
     if (g->group_name == "default")
@@ -283,7 +265,7 @@ void delete_security_group(const op_ptr& c) {
 }
 
 void change_rules(const op_ptr& c, direction dir, bool grant) {
-  with_groups(c, [=](const groups& all) {
+  with_security_groups(c, [=](const groups& all) {
     const state* g = target_group(c, all);
     if (!g) return;
     auto rules = rules_of(c, all);
@@ -321,7 +303,7 @@ void describe_security_groups(const op_ptr& c) {
   auto ids = c->params.list("GroupId", err);
   auto names = ids ? c->params.list("GroupName", err) : std::nullopt;
   if (!names) return c->fail(err);
-  with_groups(c, [=](const groups& all) {
+  with_security_groups(c, [=](const groups& all) {
     for (const auto& id : *ids)
       if (!find_group(all, id, true)) return c->fail("InvalidGroup.NotFound", "The security group '" + id + "' does not exist");
     for (const auto& n : *names)

@@ -43,7 +43,7 @@ xml_writer& xml_writer::leaf(std::string_view name, std::string_view text) {
 }
 
 std::string ec2_response(std::string_view action, std::string_view request_id,
-                         const xml_writer& body) {
+                         std::string_view body) {
   std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<";
   out += action;
   out += "Response xmlns=\"";
@@ -51,7 +51,7 @@ std::string ec2_response(std::string_view action, std::string_view request_id,
   out += "\"><requestId>";
   out += xml_escape(request_id);
   out += "</requestId>";
-  out += body.str();
+  out += body;
   out += "</";
   out += action;
   out += "Response>";

@@ -24,7 +24,7 @@ constexpr const char* ec2_namespace = "http://ec2.amazonaws.com/doc/2016-11-15/"
 
 // <?xml ...?><{Action}Response xmlns=...><requestId>..</requestId>{body}</...>
 std::string ec2_response(std::string_view action, std::string_view request_id,
-                         const xml_writer& body);
+                         std::string_view body);
 // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
 std::string ec2_error(std::string_view code, std::string_view message,
                       std::string_view request_id);

@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   test::temp_dir dir;
   // kumod as shipped: info-level logs (one line per request) to a pipe that a
   // thread here keeps draining.
-  test::subprocess kumod({test::binary("kumod"), "--data-dir=" + dir.path(), "--listen=127.0.0.1:0"});
+  test::subprocess kumod({test::binary("kumod"), "--data-dir=" + dir.path(), "--listen=127.0.0.1:0",
+                           "--hypervisor=fake"});
   auto ready = kumod.wait_for("kumod ready", std::chrono::seconds(60));
   if (!ready) {
     std::fprintf(stderr, "kumod did not start:\n%s\n", kumod.transcript().c_str());

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   }
   for (const char* which : {"cold (no checkpoint, view replays the log)", "warm (from checkpoint)"}) {
     auto start = clock_type::now();
-    test::subprocess k({test::binary("kumod"), "--data-dir=" + dir, "--listen=127.0.0.1:0"});
+    test::subprocess k({test::binary("kumod"), "--data-dir=" + dir, "--listen=127.0.0.1:0", "--hypervisor=fake"});
     if (!k.wait_for("kumod ready", std::chrono::minutes(5))) {
       std::fprintf(stderr, "kumod did not start:\n%s\n", k.transcript().c_str());
       return 1;

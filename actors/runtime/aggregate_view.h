@@ -52,6 +52,16 @@ class aggregate_view {
     return true;
   }
 
+  const typename A::state* find(const std::string& id) const {
+    auto it = states_.find(id);
+    return it == states_.end() ? nullptr : &it->second;
+  }
+
+  template <class F>
+  void for_each(F f) const {
+    for (const auto& [id, s] : states_) f(id, s);
+  }
+
   // Every live resource of the account, ordered by aggregate id. Another
   // account's are never returned.
   std::vector<typename A::state> list(const std::string& account_id) const {
@@ -60,6 +70,16 @@ class aggregate_view {
     for (auto it = states_.lower_bound(prefix);
          it != states_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
       out.push_back(it->second);
+    return out;
+  }
+
+  // Every live resource of any account that `pred` accepts, ordered by
+  // aggregate id: for views whose queries cross accounts (shared images).
+  template <class Pred>
+  std::vector<typename A::state> select(Pred pred) const {
+    std::vector<typename A::state> out;
+    for (const auto& [id, s] : states_)
+      if (pred(s)) out.push_back(s);
     return out;
   }
 

@@ -36,6 +36,7 @@ struct projection_state {
   uint64_t checkpointed = 0;  // the global seq of the last written checkpoint
   bool stuck = false;         // an undecodable event stopped the fold (see the log)
   std::multimap<uint64_t, std::function<void()>> waiting;  // queries by min_global_seq
+  std::function<void()> after_fold;  // optional: react to what was just folded (controllers)
   static inline const char* name = "projection";
 };
 
@@ -142,6 +143,7 @@ caf::behavior projection_behavior(caf::stateful_actor<projection_state<M>>* self
       .then([=](uint64_t journal_last) {
         catch_up(self, store, journal_last);
         release_waiting(self);
+        if (self->state.after_fold) self->state.after_fold();
       });
   self->delayed_send(self, checkpoint_interval, tick_atom::value);
   return {
@@ -152,6 +154,7 @@ caf::behavior projection_behavior(caf::stateful_actor<projection_state<M>>* self
         for (const auto& r : events)
           if (r.global_seq == st.applied + 1) fold(self, store, r);
         release_waiting(self);
+        if (st.after_fold) st.after_fold();
       },
       [=](checkpoint_atom) {
         write_checkpoint(self, store);

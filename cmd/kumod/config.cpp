@@ -61,6 +61,35 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
       return false;
     }
     c.worker_threads = static_cast<unsigned>(std::stoul(value));
+  } else if (key == "hypervisor") {
+    if (value != "libvirt" && value != "fake") {
+      error = "--hypervisor must be libvirt or fake, got '" + value + "'";
+      return false;
+    }
+    c.hypervisor = value;
+  } else if (key == "libvirt-uri") {
+    c.libvirt_uri = value;
+  } else if (key == "node-id") {
+    c.node_id = value;
+  } else if (key == "node-vcpus" || key == "node-memory-mib" || key == "node-disk-gib" ||
+             key == "stop-grace-seconds") {
+    if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos) {
+      error = "--" + key + " must be a whole number, got '" + value + "'";
+      return false;
+    }
+    auto n = std::stoull(value);
+    if (key == "node-vcpus") c.node_vcpus = n;
+    if (key == "node-memory-mib") c.node_memory_mib = n;
+    if (key == "node-disk-gib") c.node_disk_gib = n;
+    if (key == "stop-grace-seconds") c.stop_grace_seconds = static_cast<unsigned>(n);
+  } else if (key == "instance-types") {
+    c.instance_types = value;
+  } else if (key == "placement") {
+    if (value != "pack" && value != "spread") {
+      error = "--placement must be pack or spread, got '" + value + "'";
+      return false;
+    }
+    c.placement = value;
   } else {
     error = "unknown setting '" + key + "'";
     return false;
@@ -77,9 +106,13 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
 const char* usage() {
   return "usage: kumod [--config=FILE] [--data-dir=DIR] [--listen=HOST:PORT] [--region=NAME]\n"
          "             [--zones=A,B] [--role=all-in-one] [--log-level=trace|debug|info|warn|error]\n"
-         "             [--threads=N]\n"
+         "             [--threads=N] [--hypervisor=libvirt|fake] [--libvirt-uri=URI] [--node-id=NAME]\n"
+         "             [--node-vcpus=N] [--node-memory-mib=N] [--node-disk-gib=N]\n"
+         "             [--instance-types=name:vcpus:mib:gib,...] [--placement=pack|spread]\n"
+         "             [--stop-grace-seconds=N]\n"
          "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n"
-         "          --zones=<region>a\n";
+         "          --zones=<region>a --hypervisor=libvirt --libvirt-uri=qemu:///system\n"
+         "          --node-id=<host name>, node capacity detected, Eucalyptus's instance types\n";
 }
 
 std::optional<config> parse_config(const std::vector<std::string>& args, std::string& error) {

@@ -18,6 +18,16 @@ struct config {
   std::string role = "all-in-one";
   std::string log_level = "info";
   unsigned worker_threads = 0;  // 0 = one per core
+  // Compute
+  std::string hypervisor = "libvirt";  // libvirt | fake (in-process, for tests and demos)
+  std::string libvirt_uri = "qemu:///system";
+  std::string node_id;                 // default: the host name
+  uint64_t node_vcpus = 0;             // capacity offered; 0 = detect (CPUs x 4, RAM, free disk)
+  uint64_t node_memory_mib = 0;
+  uint64_t node_disk_gib = 0;
+  std::string instance_types;          // "name:vcpus:mib:gib,..." replaces the defaults
+  std::string placement = "pack";      // pack | spread
+  unsigned stop_grace_seconds = 30;    // ACPI shutdown, then the plug is pulled
 };
 
 // Returns the config, or nullopt with a message in `error` naming the bad flag.

@@ -1,6 +1,8 @@
-// kumod: the kumo daemon. Today it runs the cloud role all-in-one: the event
-// store, the journal, the Account aggregate and its view, and the EC2 API.
+// kumod: the kumo daemon. Today it runs all roles in one process: the event
+// store and journal, the aggregates and views, the compute controller, this
+// host's node (hypervisor driver) and the EC2 API.
 #include "bootstrap.h"
+#include "compute.h"
 #include "config.h"
 
 #include "actors/account/account_actors.h"
@@ -59,6 +61,13 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   spdlog::info("kumod: event store {} at event #{}", persistence::events_path(cfg.data_dir),
                store->last_global_seq());
 
+  std::string compute_error;
+  auto compute = daemon::prepare_compute(cfg, compute_error);
+  if (!compute) {
+    spdlog::error("kumod: {}", compute_error);
+    return 1;
+  }
+
   caf::actor_system_config caf_cfg;
   unsigned threads = cfg.worker_threads ? cfg.worker_threads
                                         : std::max(2u, std::thread::hardware_concurrency());
@@ -66,7 +75,8 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
-    auto cloud = actors::cloud_actors::spawn(sys, *store);
+    auto cloud = actors::cloud_actors::spawn(sys, *store, compute->cluster);
+    auto node = actors::spawn_node(sys, compute->node, compute->driver, cloud.compute);
     std::unique_ptr<api::http_server> http;
     caf::actor gateway;
     try {
@@ -86,7 +96,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       http_cfg.address = cfg.listen_address;
       http_cfg.port = cfg.listen_port;
       http_cfg.region = cfg.region;
-      gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones});
+      gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones, cfg.data_dir, compute->instance_types});
       http_cfg.handler = [gateway](api::http_parts req, std::string rid, api::reply_fn done) {
         api::submit(gateway, std::move(req), std::move(rid), std::move(done));
       };
@@ -106,6 +116,8 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       http->stop();
     }
     if (gateway) caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
+    // Running guests stay up: a control-plane stop never touches them.
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     cloud.shutdown(sys);
   }  // the actor system waits for every actor here
   store.reset();

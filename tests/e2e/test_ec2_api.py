@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import unittest
 import urllib.request
 from unittest import mock
@@ -30,7 +31,8 @@ REGION = "kumo-1"
 
 
 def read_profile(path, profile):
-    text = open(path).read()
+    with open(path) as f:
+        text = f.read()
     section = text.split("[" + profile + "]", 1)[1]
     key = re.search(r"aws_access_key_id = (\S+)", section).group(1)
     secret = re.search(r"aws_secret_access_key = (\S+)", section).group(1)
@@ -40,11 +42,13 @@ def read_profile(path, profile):
 class Kumod:
     """kumod in a temp dir; ready when it prints its ready line."""
 
-    def __init__(self):
+    def __init__(self, *flags):
+        """`flags` replace the default --hypervisor=fake (no VMs needed)."""
         self.dir = tempfile.mkdtemp(prefix="kumo-e2e-")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "kumod"), "--data-dir=" + self.dir, "--listen=127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [os.path.join(BIN, "kumod"), "--data-dir=" + self.dir, "--listen=127.0.0.1:0"] +
+            list(flags or ["--hypervisor=fake"]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
         self.log = []
         for line in self.proc.stdout:
             self.log.append(line)
@@ -54,6 +58,8 @@ class Kumod:
                 break
         else:
             raise RuntimeError("kumod did not start:\n" + "".join(self.log))
+        # Keep reading its log, so kumod never blocks on a full pipe.
+        threading.Thread(target=lambda: self.log.extend(self.proc.stdout), daemon=True).start()
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.creds_file = os.path.join(self.dir, "admin-credentials")
         self.admin_key, self.admin_secret = read_profile(self.creds_file, "kumo")
@@ -66,7 +72,6 @@ class Kumod:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
-        self.proc.stdout.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -16,7 +16,8 @@ namespace {
 
 struct running_kumod {
   explicit running_kumod(const std::string& data_dir)
-      : proc({test::binary("kumod"), "--data-dir=" + data_dir, "--listen=127.0.0.1:0"}) {
+      : proc({test::binary("kumod"), "--data-dir=" + data_dir, "--listen=127.0.0.1:0",
+              "--hypervisor=fake"}) {
     auto ready = proc.wait_for("kumod ready", std::chrono::seconds(30));
     if (!ready) throw std::runtime_error("kumod did not become ready:\n" + proc.transcript());
     std::smatch m;
@@ -103,7 +104,8 @@ TEST(Kumod, FirstStartCreatesAdminWhoseCredentialsTheAwsCliReads) {
 TEST(Kumod, SecondKumodOnTheSameDataDirIsRefusedClearly) {
   test::temp_dir dir;
   running_kumod first(dir.path());
-  auto second = test::run({test::binary("kumod"), "--data-dir=" + dir.path(), "--listen=127.0.0.1:0"});
+  auto second = test::run({test::binary("kumod"), "--data-dir=" + dir.path(), "--listen=127.0.0.1:0",
+                           "--hypervisor=fake"});
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.output.find("is already in use by another kumod (pid " +
                                std::to_string(first.proc.pid()) + ")"),
@@ -155,7 +157,7 @@ TEST(Kumod, ConfigFileIsReadAndFlagsOverrideIt) {
   test::temp_dir dir;
   {
     std::ofstream cfg(dir.path() + "/kumod.conf");
-    cfg << "# kumod settings\nregion = test-region-9\nlisten = 127.0.0.1:1\ndata-dir = "
+    cfg << "# kumod settings\nregion = test-region-9\nlisten = 127.0.0.1:1\nhypervisor = fake\ndata-dir = "
         << dir.path() << "/data\n";
   }
   test::subprocess p({test::binary("kumod"), "--config=" + dir.path() + "/kumod.conf",

@@ -205,7 +205,7 @@ TEST(Xml, EscapesEverythingThatNeedsIt) {
       << err;
   xml_writer w;
   w.open("regionInfo").open("item").leaf("regionName", "kumo-1").close("item").close("regionInfo");
-  auto doc = ec2_response("DescribeRegions", "rid-2", w);
+  auto doc = ec2_response("DescribeRegions", "rid-2", w.str());
   EXPECT_NE(doc.find("<DescribeRegionsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>rid-2</requestId><regionInfo>"),
             std::string::npos)
       << doc;

@@ -3,6 +3,7 @@
 #include "actors/keypair/keypair.h"
 #include "actors/securitygroup/security_group.h"
 #include "actors/tags.h"
+#include "tests/support/aggregate_checks.h"
 
 #include <gtest/gtest.h>
 
@@ -11,31 +12,8 @@ using namespace kumo::actors;
 
 namespace {
 
-template <class A>
-typename A::state fold(const std::vector<typename A::event>& events, typename A::state s = {}) {
-  for (const auto& e : events) s = A::apply(std::move(s), e);
-  return s;
-}
-
-// Every event survives encode -> stored record -> decode, and replaying the
-// decoded events gives the same state as applying the originals.
-template <class A>
-void expect_codec_round_trip(const std::vector<typename A::event>& events) {
-  typename A::state direct, decoded;
-  uint64_t seq = 0;
-  for (const auto& e : events) {
-    auto ne = A::encode(e);
-    persistence::event_record r{std::string(A::kind) + "/x", ++seq, seq, ne.type, ne.schema_version, 1, "p", "r", ne.payload};
-    typename A::event back;
-    ASSERT_TRUE(A::decode(r, back).ok()) << ne.type;
-    direct = A::apply(direct, e);
-    decoded = A::apply(decoded, back);
-  }
-  EXPECT_EQ(direct, decoded);
-  typename A::state loaded;
-  ASSERT_TRUE(A::load(A::save(direct), loaded));
-  EXPECT_EQ(loaded, direct);
-}
+using kumo::checks::expect_codec_round_trip;
+using kumo::checks::fold;
 
 const std::string account_id = "123456789012";
 

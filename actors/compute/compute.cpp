@@ -1,0 +1,304 @@
+#include "actors/compute/compute.h"
+
+#include "actors/runtime/aggregate.h"
+#include "actors/runtime/aggregate_view.h"
+#include "actors/runtime/projection.h"
+#include "persistence/time_format.h"
+
+#include <set>
+
+namespace kumo::actors {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using reconcile_atom = caf::atom_constant<caf::atom("reconcile")>;
+using instance::lifecycle;
+
+constexpr auto request_timeout = std::chrono::seconds(30);
+// Every this many resyncs, reservations of instances that are gone are released.
+constexpr int sweep_every = 15;
+
+struct node_entry {
+  caf::actor handle;
+  node_capacity capacity;
+  clock::time_point last_seen;
+  bool available = false;
+};
+
+// The read model: every instance, indexed by node and by instance id. The
+// members after `by_instance_id` are the controller's runtime view of the
+// cluster; they are not checkpointed (nodes re-register, reports repeat).
+struct compute_model {
+  static constexpr const char* name = "compute";
+  static constexpr uint32_t state_version = 1;
+
+  aggregate_view<instance::aggregate> instances;
+  std::map<std::string, std::set<std::string>> by_node;  // node id -> aggregate ids
+  std::map<std::string, std::string> by_instance_id;     // i-... -> aggregate id
+
+  std::set<std::string> dirty_nodes;  // desired sets changed since the last push
+  std::vector<std::pair<std::string, std::string>> to_release;  // (zone, instance id)
+  std::map<std::string, node_entry> nodes;
+  std::set<std::string> in_flight;  // instances with an observe command on its way
+  int resyncs = 0;
+
+  void index(const std::string& id, const instance::state& s) {
+    by_node[s.spec.node_id].insert(id);
+    by_instance_id[s.spec.instance_id] = id;
+  }
+
+  void apply(const persistence::event_record& r) {
+    static const std::string prefix = std::string(instance::aggregate::kind) + "/";
+    instances.apply(r);
+    if (r.stream.compare(0, prefix.size(), prefix) != 0) return;
+    const auto id = r.stream.substr(prefix.size());
+    const auto* s = instances.find(id);
+    if (!s) return;
+    index(id, *s);
+    dirty_nodes.insert(s->spec.node_id);
+    if (s->status == lifecycle::terminated && r.type == "state_changed")
+      to_release.emplace_back(s->spec.zone, s->spec.instance_id);
+  }
+
+  std::string save() const { return instances.save(); }
+  bool load(const std::string& text) {
+    if (!instances.load(text)) return false;
+    instances.for_each([&](const std::string& id, const instance::state& s) { index(id, s); });
+    return true;
+  }
+};
+
+using controller_actor = caf::stateful_actor<projection_state<compute_model>>;
+
+desired_instance desired_of(const instance::state& s) {
+  desired_instance d;
+  d.instance_id = s.spec.instance_id;
+  d.account_id = s.spec.account_id;
+  d.instance_type = s.spec.size.instance_type;
+  d.vcpus = s.spec.size.vcpus;
+  d.memory_mib = s.spec.size.memory_mib;
+  d.disk_gib = s.spec.size.disk_gib;
+  d.kernel_path = s.spec.kernel_path;
+  d.ramdisk_path = s.spec.ramdisk_path;
+  d.disk_image_path = s.spec.disk_image_path;
+  switch (s.status) {
+    case lifecycle::pending:
+    case lifecycle::running: d.power = static_cast<uint8_t>(desired_power::run); break;
+    case lifecycle::stopping:
+    case lifecycle::stopped: d.power = static_cast<uint8_t>(desired_power::stop); break;
+    case lifecycle::shutting_down:
+    case lifecycle::terminated: d.power = static_cast<uint8_t>(desired_power::absent); break;
+  }
+  d.first_boot = s.status == lifecycle::pending;
+  d.force_stop = s.stop_forced;
+  d.reboot_generation = s.reboot_generation;
+  return d;
+}
+
+bool forgotten(const instance::state& s, const compute_config& cfg) {
+  return s.status == lifecycle::terminated &&
+         persistence::now_ms() - s.changed_ms >
+             std::chrono::duration_cast<std::chrono::milliseconds>(cfg.terminated_visible).count();
+}
+
+// Sends a node its full desired set.
+void push(controller_actor* self, const std::string& node_id, const compute_config& cfg) {
+  auto& m = self->state.model;
+  auto node = m.nodes.find(node_id);
+  if (node == m.nodes.end() || !node->second.handle) return;
+  node_assignment a;
+  for (const auto& id : m.by_node[node_id])
+    if (const auto* s = m.instances.find(id); s && !forgotten(*s, cfg)) a.instances.push_back(desired_of(*s));
+  self->send(node->second.handle, assign_atom::value, std::move(a));
+}
+
+void release(controller_actor* self, const caf::actor& zones, const std::string& zone,
+             const std::string& instance_id) {
+  self->request(zones, request_timeout, zone, zone::command{zone::release{instance_id}},
+                request_meta{"kumo:cluster", "release-" + instance_id})
+      .then([=](zone_reply& r) {
+              if (r.error) spdlog::warn("zone {}: releasing {} failed: {}", zone, instance_id, r.error->message);
+            },
+            [=](caf::error& e) {
+              spdlog::warn("zone {}: releasing {} failed: {}; retried by the next sweep", zone,
+                           instance_id, self->system().render(e));
+            });
+}
+
+// Releases reservations whose instance terminated or never launched (a crash
+// between placement and launch): level-triggered, so nothing leaks for long.
+void sweep_reservations(controller_actor* self, const caf::actor& zones, const compute_config& cfg) {
+  for (const auto& z : cfg.zones)
+    self->request(zones, request_timeout, z, get_state_atom::value).then([=](zone_reply& r) {
+      if (r.error) return;
+      const auto& m = self->state.model;
+      const auto now = persistence::now_ms();
+      for (const auto& [instance_id, res] : r.state.reservations) {
+        auto it = m.by_instance_id.find(instance_id);
+        const auto* s = it == m.by_instance_id.end() ? nullptr : m.instances.find(it->second);
+        bool gone = s ? s->status == lifecycle::terminated : now - res.reserved_ms > 5 * 60 * 1000;
+        if (gone) release(self, zones, z, instance_id);
+      }
+    });
+}
+
+void on_report(controller_actor* self, const caf::actor& instances, const node_report& report) {
+  auto& m = self->state.model;
+  for (const auto& o : report.instances) {
+    auto it = m.by_instance_id.find(o.instance_id);
+    if (it == m.by_instance_id.end()) continue;
+    const auto id = it->second;
+    const auto* s = m.instances.find(id);
+    if (!s || s->spec.node_id != report.node_id || o.what > 3) continue;
+    instance::observe cmd{static_cast<instance::observed>(o.what), o.detail, persistence::now_ms()};
+    // The aggregate's own pure decide says whether this report changes anything.
+    auto d = instance::aggregate::decide(id, *s, cmd);
+    if (d.error || d.events.empty() || !m.in_flight.insert(id).second) continue;
+    self->request(instances, request_timeout, id, instance::command{cmd},
+                  request_meta{"kumo:node/" + report.node_id, "reconcile-" + o.instance_id})
+        .then(
+            [=](instance_reply& r) {
+              self->state.model.in_flight.erase(id);
+              if (r.error) spdlog::warn("instance {}: report not applied: {}", id, r.error->message);
+            },
+            [=](caf::error& e) {
+              self->state.model.in_flight.erase(id);
+              spdlog::warn("instance {}: report not applied: {}", id, self->system().render(e));
+            });
+  }
+}
+
+caf::behavior controller(controller_actor* self, persistence::event_store* store, caf::actor journal,
+                         caf::actor instances, caf::actor zones, compute_config cfg) {
+  self->state.after_fold = [=] {
+    auto& m = self->state.model;
+    for (const auto& n : m.dirty_nodes) push(self, n, cfg);
+    m.dirty_nodes.clear();
+    for (const auto& [z, id] : m.to_release) release(self, zones, z, id);
+    m.to_release.clear();
+  };
+  self->set_down_handler([=](caf::down_msg& dm) {
+    for (auto& [id, n] : self->state.model.nodes)
+      if (n.handle && n.handle.address() == dm.source) {
+        spdlog::warn("node {}: gone ({}); its instances are impaired until it returns", id,
+                     self->system().render(dm.reason));
+        n.handle = nullptr;
+        n.available = false;
+      }
+  });
+  self->delayed_send(self, cfg.resync_interval, reconcile_atom::value);
+  return projection_behavior(
+      self, store, journal,
+      [=](register_node_atom, node_capacity& cap, caf::actor& node) -> caf::result<bool> {
+        if (std::find(cfg.zones.begin(), cfg.zones.end(), cap.zone) == cfg.zones.end())
+          return caf::make_error(caf::sec::runtime_error,
+                                 "node " + cap.node_id + " is in zone " + cap.zone +
+                                     ", which this cluster does not serve");
+        auto rp = self->make_response_promise<bool>();
+        zone::register_node cmd{cap.node_id, {cap.vcpus, cap.memory_mib, cap.disk_gib}};
+        self->request(zones, request_timeout, cap.zone, zone::command{cmd},
+                      request_meta{"kumo:node/" + cap.node_id, "register-" + cap.node_id})
+            .then(
+                [=](zone_reply& r) mutable {
+                  if (r.error) {
+                    rp.deliver(caf::make_error(caf::sec::runtime_error, r.error->message));
+                    return;
+                  }
+                  auto& n = self->state.model.nodes[cap.node_id];
+                  if (n.handle != node) self->monitor(node);
+                  n = {node, cap, clock::now(), true};
+                  spdlog::info("node {}: registered in zone {} ({})", cap.node_id, cap.zone, cap.hypervisor);
+                  push(self, cap.node_id, cfg);
+                  rp.deliver(true);
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+      [=](node_report_atom, const node_report& report) {
+        auto it = self->state.model.nodes.find(report.node_id);
+        if (it == self->state.model.nodes.end() || !it->second.handle) return;  // must register first
+        if (!it->second.available) spdlog::info("node {}: reporting again", report.node_id);
+        it->second.last_seen = clock::now();
+        it->second.available = true;
+        on_report(self, instances, report);
+      },
+      [=](place_atom, place_request& req, request_meta& meta) -> caf::result<place_reply> {
+        const auto zone = req.zone.empty() ? cfg.zones.front() : req.zone;
+        zone::reserve cmd;
+        cmd.instance_ids = req.instance_ids;
+        cmd.each = {req.size.vcpus, req.size.memory_mib, req.size.disk_gib};
+        cmd.min_count = req.min_count;
+        cmd.placement = cfg.placement;
+        cmd.at_ms = persistence::now_ms();
+        for (const auto& [id, n] : self->state.model.nodes)
+          if (n.available && n.capacity.zone == zone) cmd.available_nodes.push_back(id);
+        auto rp = self->make_response_promise<place_reply>();
+        self->request(zones, request_timeout, zone, zone::command{cmd}, meta)
+            .then(
+                [=](zone_reply& r) mutable {
+                  place_reply out;
+                  out.zone = zone;
+                  out.error = r.error;
+                  if (!r.error)
+                    for (const auto& id : req.instance_ids)
+                      if (auto it = r.state.reservations.find(id); it != r.state.reservations.end())
+                        out.node_of[id] = it->second.node_id;
+                  rp.deliver(std::move(out));
+                },
+                [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+      [=](list_instances_atom, const std::string& account, uint64_t min_gseq) {
+        answer_when_applied(self, min_gseq, [self, account, cfg] {
+          std::vector<instance_view> out;
+          const auto& m = self->state.model;
+          for (auto& s : m.instances.list(account)) {
+            if (forgotten(s, cfg)) continue;
+            auto n = m.nodes.find(s.spec.node_id);
+            bool up = n != m.nodes.end() && n->second.available;
+            out.push_back({std::move(s), up});
+          }
+          return out;
+        });
+      },
+      [=](console_atom, const std::string& account, const std::string& instance_id) -> caf::result<std::string> {
+        const auto& m = self->state.model;
+        const auto* s = m.instances.find(instance::aggregate_id(account, instance_id));
+        if (!s) return caf::make_error(caf::sec::runtime_error, "no instance " + instance_id);
+        auto n = m.nodes.find(s->spec.node_id);
+        if (n == m.nodes.end() || !n->second.handle)
+          return caf::make_error(caf::sec::runtime_error,
+                                 "node " + s->spec.node_id + " of " + instance_id + " is not reachable");
+        auto rp = self->make_response_promise<std::string>();
+        self->request(n->second.handle, request_timeout, console_atom::value, instance_id)
+            .then([=](std::string& text) mutable { rp.deliver(std::move(text)); },
+                  [=](caf::error& e) mutable { rp.deliver(std::move(e)); });
+        return rp;
+      },
+      [=](reconcile_atom) {
+        auto& m = self->state.model;
+        for (auto& [id, n] : m.nodes) {
+          if (n.available && clock::now() - n.last_seen > cfg.node_timeout) {
+            spdlog::warn("node {}: no report for {} ms; its instances are impaired", id,
+                         cfg.node_timeout.count());
+            n.available = false;
+          }
+          push(self, id, cfg);
+        }
+        if (++m.resyncs % sweep_every == 1) sweep_reservations(self, zones, cfg);
+        self->delayed_send(self, cfg.resync_interval, reconcile_atom::value);
+      });
+}
+
+}  // namespace
+
+compute_actors spawn_compute(caf::actor_system& sys, const caf::actor& journal,
+                             persistence::event_store& store, compute_config cfg) {
+  compute_actors c;
+  c.instances = spawn_aggregate_registry<instance::aggregate>(sys, journal, store);
+  c.zones = spawn_aggregate_registry<zone::aggregate>(sys, journal, store);
+  c.controller = sys.spawn(controller, &store, journal, c.instances, c.zones, std::move(cfg));
+  return c;
+}
+
+}  // namespace kumo::actors

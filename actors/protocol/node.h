@@ -1,0 +1,98 @@
+// What the cluster role and a node role say to each other. These messages
+// cross CAF nodes (kumod --role=node on another host), so every type here has
+// an `inspect` overload and is registered by add_node_protocol_types().
+//
+//   node -> cluster   (register_node_atom, node_capacity, actor node)  -> ok
+//   cluster -> node   (assign_atom, node_assignment)      level-triggered: the full desired set
+//   node -> cluster   (node_report_atom, node_report)     what the hypervisor has, also a heartbeat
+//   cluster -> node   (console_atom, instance_id)         -> std::string (serial console tail)
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kumo::actors {
+
+using register_node_atom = caf::atom_constant<caf::atom("regnode")>;
+using assign_atom = caf::atom_constant<caf::atom("assign")>;
+using node_report_atom = caf::atom_constant<caf::atom("nodereport")>;
+using console_atom = caf::atom_constant<caf::atom("console")>;
+using lifecycle_atom = caf::atom_constant<caf::atom("lifecycle")>;  // driver -> its node actor
+
+struct node_capacity {
+  std::string node_id;
+  std::string zone;
+  uint64_t vcpus = 0;
+  uint64_t memory_mib = 0;
+  uint64_t disk_gib = 0;
+  std::string hypervisor;  // driver description, for logs and DescribeInstances' hypervisor
+};
+
+// What should be true of one instance on a node.
+enum class desired_power : uint8_t { run = 0, stop = 1, absent = 2 };
+
+struct desired_instance {
+  std::string instance_id;
+  std::string account_id;
+  std::string instance_type;
+  uint64_t vcpus = 1;
+  uint64_t memory_mib = 256;
+  uint64_t disk_gib = 1;
+  std::string kernel_path;
+  std::string ramdisk_path;
+  std::string disk_image_path;
+  uint8_t power = 0;        // desired_power
+  bool first_boot = false;  // pending: start it even if it is shut off
+  bool force_stop = false;
+  uint64_t reboot_generation = 0;
+};
+
+struct node_assignment {
+  std::vector<desired_instance> instances;
+};
+
+// What a node sees of one instance's domain (values of instance::observed).
+struct observed_instance {
+  std::string instance_id;
+  uint8_t what = 0;    // 0 running, 1 shut off, 2 absent, 3 failed
+  std::string detail;  // why it failed, or the repair the node made
+};
+
+struct node_report {
+  std::string node_id;
+  std::vector<observed_instance> instances;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_capacity& x) {
+  return f(caf::meta::type_name("kumo::node_capacity"), x.node_id, x.zone, x.vcpus, x.memory_mib,
+           x.disk_gib, x.hypervisor);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, desired_instance& x) {
+  return f(caf::meta::type_name("kumo::desired_instance"), x.instance_id, x.account_id,
+           x.instance_type, x.vcpus, x.memory_mib, x.disk_gib, x.kernel_path, x.ramdisk_path,
+           x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
+  return f(caf::meta::type_name("kumo::node_assignment"), x.instances);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, observed_instance& x) {
+  return f(caf::meta::type_name("kumo::observed_instance"), x.instance_id, x.what, x.detail);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_report& x) {
+  return f(caf::meta::type_name("kumo::node_report"), x.node_id, x.instances);
+}
+
+// Registers the types above; both ends of a CAF connection must call it.
+void add_node_protocol_types(caf::actor_system_config& cfg);
+
+}  // namespace kumo::actors

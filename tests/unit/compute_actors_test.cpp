@@ -1,0 +1,235 @@
+// The compute controller, the Zone ledger and a node reconciler on the fake
+// driver, on a real RocksDB: instances move through their lifecycle because
+// the node reports what the hypervisor did, a control-plane restart leaves
+// running guests alone, orphans are removed, a silent node makes its
+// instances impaired.
+#include "actors/cloud.h"
+#include "actors/node/node.h"
+#include "persistence/time_format.h"
+#include "../support/subprocess.h"
+
+#include <caf/all.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+using namespace kumo;
+using namespace kumo::actors;
+using instance::lifecycle;
+
+namespace {
+
+const std::string account_id = "123456789012";
+const request_meta meta{"arn:aws:iam::123456789012:root", "rid-compute-test"};
+
+// Polls `pred` until it holds or 10 s pass (actors work asynchronously).
+template <class Pred>
+bool eventually(Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+// The cloud core plus one node on `driver`; destroy and re-create to restart.
+struct compute_core {
+  compute_core(const std::string& dir, std::shared_ptr<hypervisor::driver> d) : driver(std::move(d)) {
+    persistence::status st;
+    store = persistence::event_store::open(dir + "/events", persistence::open_mode::read_write, st);
+    if (!store) throw std::runtime_error(st.message);
+    sys = std::make_unique<caf::actor_system>(cfg);
+    compute_config cc;
+    cc.resync_interval = std::chrono::milliseconds(50);
+    cc.node_timeout = std::chrono::milliseconds(300);
+    cloud = cloud_actors::spawn(*sys, *store, cc);
+    node_cfg.instances_dir = dir + "/instances";
+    node_cfg.vcpus = 4;
+    node_cfg.memory_mib = 1024;
+    node_cfg.disk_gib = 50;
+    node_cfg.report_interval = std::chrono::milliseconds(50);
+    node_cfg.orphan_grace = std::chrono::milliseconds(200);
+    start_node();
+  }
+  ~compute_core() {
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    node = nullptr;  // a detached actor's thread ends only when its last handle goes
+    cloud.shutdown(*sys);
+    sys.reset();
+    store.reset();
+  }
+  // The node registers asynchronously: wait until the controller places on it.
+  void start_node() { node = spawn_node(*sys, node_cfg, driver, cloud.compute); }
+
+  std::vector<instance_view> list() {
+    caf::scoped_actor self{*sys};
+    std::vector<instance_view> out;
+    self->request(cloud.compute, std::chrono::seconds(10), list_instances_atom::value, account_id, uint64_t{0})
+        .receive([&](std::vector<instance_view>& v) { out = std::move(v); },
+                 [](caf::error& e) { ADD_FAILURE() << to_string(e); });
+    return out;
+  }
+  std::optional<instance_view> find(const std::string& id) {
+    for (auto& v : list())
+      if (v.state.spec.instance_id == id) return v;
+    return std::nullopt;
+  }
+  bool has_state(const std::string& id, lifecycle s) {
+    auto v = find(id);
+    return v && v->state.status == s;
+  }
+
+  // Places and launches `n` instances (MinCount = n) the way RunInstances does.
+  std::optional<api_error> launch(const std::vector<std::string>& ids) {
+    caf::scoped_actor self{*sys};
+    instance::sizing size{"m1.small", 1, 256, 5};
+    std::optional<api_error> err;
+    place_reply placed;
+    self->request(cloud.compute, std::chrono::seconds(10), place_atom::value,
+                  place_request{ids, size, "", ids.size()}, meta)
+        .receive([&](place_reply& r) { placed = std::move(r); }, [&](caf::error& e) { err = api_error{"caf", to_string(e)}; });
+    if (err) return err;
+    if (placed.error) return placed.error;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      instance::launch_spec spec;
+      spec.instance_id = ids[i];
+      spec.reservation_id = "r-0000000000000000" + std::to_string(i % 10);
+      spec.account_id = account_id;
+      spec.image_id = "emi-00000000000000001";
+      spec.kernel_path = "/boot/vmlinuz";
+      spec.size = size;
+      spec.zone = placed.zone;
+      spec.node_id = placed.node_of.at(ids[i]);
+      spec.launch_ms = persistence::now_ms();
+      command(ids[i], instance::launch{spec});
+    }
+    return std::nullopt;
+  }
+  std::optional<api_error> command(const std::string& id, instance::command c) {
+    caf::scoped_actor self{*sys};
+    std::optional<api_error> err;
+    self->request(cloud.instances, std::chrono::seconds(10), instance::aggregate_id(account_id, id), c, meta)
+        .receive([&](instance_reply& r) { err = r.error; }, [&](caf::error& e) { err = api_error{"caf", to_string(e)}; });
+    return err;
+  }
+
+  caf::actor_system_config cfg;
+  std::shared_ptr<hypervisor::driver> driver;
+  std::unique_ptr<persistence::event_store> store;
+  std::unique_ptr<caf::actor_system> sys;
+  cloud_actors cloud;
+  node_config node_cfg;
+  caf::actor node;
+};
+
+const std::string i1 = "i-00000000000000001";
+const std::string i2 = "i-00000000000000002";
+
+int booted_count(hypervisor::driver& d, const std::string& id) {
+  auto text = d.console_output(id);
+  int n = 0;
+  for (size_t at = 0; (at = text.find("kumo-guest: booted", at)) != std::string::npos; ++at) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(Compute, InstancesFollowWhatTheHypervisorDoes) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  compute_core core(dir.path(), driver);
+  ASSERT_TRUE(eventually([&] { return !core.launch({i1, i2}); }));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running) && core.has_state(i2, lifecycle::running); }));
+  EXPECT_EQ(driver->state(i1), hypervisor::domain_state::running);
+  EXPECT_EQ(booted_count(*driver, i1), 1);
+
+  ASSERT_FALSE(core.command(i1, instance::stop{false, persistence::now_ms()}));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::stopped); }));
+  EXPECT_EQ(driver->state(i1), hypervisor::domain_state::shut_off);
+
+  ASSERT_FALSE(core.command(i1, instance::start{persistence::now_ms()}));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  EXPECT_EQ(booted_count(*driver, i1), 2);
+
+  // A guest that powers itself off becomes stopped (instance-initiated).
+  ASSERT_TRUE(driver->shutdown(i2));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i2, lifecycle::stopped); }));
+  EXPECT_EQ(core.find(i2)->state.reason_code, "Client.InstanceInitiatedShutdown");
+
+  ASSERT_FALSE(core.command(i1, instance::terminate{persistence::now_ms()}));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::terminated); }));
+  EXPECT_EQ(driver->state(i1), hypervisor::domain_state::absent);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/instances/" + i1));
+}
+
+TEST(Compute, CapacityIsReservedDurablyAndReleasedOnTermination) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  {
+    compute_core core(dir.path(), driver);
+    // 4 vCPUs on the only node: 4 m1.small fit, a fifth does not.
+    ASSERT_TRUE(eventually([&] { return !core.launch({i1, i2, "i-00000000000000003", "i-00000000000000004"}); }));
+    auto refused = core.launch({"i-00000000000000005"});
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->code, "InsufficientInstanceCapacity");
+  }
+  compute_core core(dir.path(), driver);  // the ledger survives a restart
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  EXPECT_EQ(core.launch({"i-00000000000000005"})->code, "InsufficientInstanceCapacity");
+  ASSERT_FALSE(core.command(i1, instance::terminate{persistence::now_ms()}));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::terminated); }));
+  EXPECT_TRUE(eventually([&] { return !core.launch({"i-00000000000000005"}); }));
+}
+
+TEST(Compute, ControlPlaneRestartLeavesRunningGuestsAlone) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  {
+    compute_core core(dir.path(), driver);
+    ASSERT_TRUE(eventually([&] { return !core.launch({i1}); }));
+    ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  }
+  compute_core core(dir.path(), driver);
+  // Several report rounds later the guest is still the one that booted first.
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running) && core.find(i1)->node_available; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let reconcile rounds pass
+  EXPECT_EQ(booted_count(*driver, i1), 1);
+  EXPECT_EQ(driver->list().size(), 1u);
+}
+
+TEST(Compute, UnknownDomainsAreRemovedAndVanishedOnesRecreated) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  compute_core core(dir.path(), driver);
+  ASSERT_TRUE(eventually([&] { return !core.launch({i1}); }));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  // A kumo domain the log knows nothing of (e.g. left by a crash before its launch was recorded).
+  hypervisor::domain_spec orphan;
+  orphan.name = "i-0000000000000dead";
+  orphan.account_id = account_id;
+  ASSERT_TRUE(driver->define(orphan));
+  ASSERT_TRUE(driver->start(orphan.name));
+  EXPECT_TRUE(eventually([&] { return driver->state(orphan.name) == hypervisor::domain_state::absent; }));
+  // A domain that should run but vanished is recreated by the node.
+  ASSERT_TRUE(driver->destroy(i1));
+  ASSERT_TRUE(driver->undefine(i1));
+  EXPECT_TRUE(eventually([&] { return driver->state(i1) == hypervisor::domain_state::running; }));
+  EXPECT_TRUE(core.has_state(i1, lifecycle::running));
+}
+
+TEST(Compute, SilentNodeMakesItsInstancesImpairedUntilItReturns) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  compute_core core(dir.path(), driver);
+  ASSERT_TRUE(eventually([&] { return !core.launch({i1}); }));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  caf::anon_send_exit(core.node, caf::exit_reason::kill);
+  ASSERT_TRUE(eventually([&] { return !core.find(i1)->node_available; }));
+  EXPECT_EQ(core.find(i1)->state.status, lifecycle::running);  // the guest itself is fine
+  core.start_node();
+  ASSERT_TRUE(eventually([&] { return core.find(i1)->node_available; }));
+  EXPECT_EQ(driver->list().size(), 1u);  // no duplicate domain
+  EXPECT_EQ(booted_count(*driver, i1), 1);
+}
