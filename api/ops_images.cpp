@@ -3,6 +3,7 @@
 // "<caller's account>/<image id>", so only an owner can ever change an image;
 // reads come from the images view, which gives every image the caller may see
 // (its own, public ones, ones shared with it) and never another's private one.
+#include "api/lookups.h"
 #include "api/op_requests.h"
 
 #include "actors/image/image_actors.h"
@@ -16,15 +17,6 @@ namespace kumo::api {
 namespace {
 
 using namespace actors::image;
-
-// Loads every image the caller may see, at least as new as every acknowledged write.
-template <class Then>
-void with_images(const op_ptr& c, Then then) {
-  c->self->request(c->cloud->images_view, actor_timeout, actors::list_images_atom::value, c->account_id,
-                   c->read_floor())
-      .then([=](std::vector<state>& images) { then(images); },
-            [=](caf::error& e) { service_unavailable(c, e); });
-}
 
 const state* find_image(const std::vector<state>& images, const std::string& image_id) {
   for (const auto& s : images)

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 namespace kumo::actors {
@@ -27,7 +28,8 @@ enum observation : uint8_t { obs_running = 0, obs_shut_off = 1, obs_absent = 2, 
 struct node_state {
   node_config cfg;
   std::shared_ptr<hypervisor::driver> driver;
-  caf::actor cluster;
+  std::function<caf::actor()> connect;  // finds the cluster (local handle or remote lookup)
+  caf::actor cluster;                   // null while the cluster is unreachable
   bool registered = false;
   bool assigned = false;  // no orphan clean-up before the cluster has said what should exist
   std::map<std::string, desired_instance> desired;
@@ -40,6 +42,17 @@ using node_actor = caf::stateful_actor<node_state>;
 
 fs::path instance_dir(const node_state& st, const std::string& id) {
   return fs::path(st.cfg.instances_dir) / id;
+}
+
+// The instance's own link (or copy) of an image file: deregistering the
+// image later never breaks an instance that boots from it.
+hypervisor::result pin_file(const std::string& src, const fs::path& dst) {
+  std::error_code ec;
+  if (fs::exists(dst, ec)) return hypervisor::result::success();
+  fs::create_hard_link(src, dst, ec);
+  if (ec) fs::copy_file(src, dst, ec);  // another file system
+  if (ec) return hypervisor::result::failure("cannot take " + src + " for the instance: " + ec.message());
+  return hypervisor::result::success();
 }
 
 // Creates the instance's root/ephemeral disk once: exactly disk_gib GiB,
@@ -59,14 +72,16 @@ hypervisor::result prepare_disk(const desired_instance& d, const fs::path& dir, 
   }
   disk = {(dir / "disk.qcow2").string(), "vda", "qcow2", false};
   if (fs::exists(disk.path)) return hypervisor::result::success();
-  std::ifstream image(d.disk_image_path, std::ios::binary);
+  const auto base = (dir / "base.img").string();
+  if (auto r = pin_file(d.disk_image_path, base); !r) return r;
+  std::ifstream image(base, std::ios::binary);
   char magic[4] = {};
   image.read(magic, 4);
   const std::string base_format = std::string(magic, 4) == "QFI\xfb" ? "qcow2" : "raw";
-  const auto cmd = "qemu-img create -q -f qcow2 -F " + base_format + " -b '" + d.disk_image_path +
-                   "' '" + disk.path + "' " + std::to_string(bytes) + " 2>&1";
+  const auto cmd = "qemu-img create -q -f qcow2 -F " + base_format + " -b '" + base + "' '" + disk.path +
+                   "' " + std::to_string(bytes) + " >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0)
-    return hypervisor::result::failure("qemu-img could not create " + disk.path + " on " + d.disk_image_path);
+    return hypervisor::result::failure("qemu-img could not create " + disk.path + " on " + base);
   return hypervisor::result::success();
 }
 
@@ -81,10 +96,15 @@ hypervisor::result define_domain(node_state& st, const desired_instance& d) {
   spec.instance_type = d.instance_type;
   spec.vcpus = static_cast<unsigned>(d.vcpus);
   spec.memory_mib = d.memory_mib;
-  spec.kernel = d.kernel_path;
-  spec.initrd = d.ramdisk_path;
-  if (!d.kernel_path.empty())
+  if (!d.kernel_path.empty()) {
+    spec.kernel = (dir / "vmlinuz").string();
+    if (auto r = pin_file(d.kernel_path, spec.kernel); !r) return r;
     spec.cmdline = "console=ttyS0 panic=-1 kumo.instance_id=" + d.instance_id;
+  }
+  if (!d.ramdisk_path.empty()) {
+    spec.initrd = (dir / "initrd.img").string();
+    if (auto r = pin_file(d.ramdisk_path, spec.initrd); !r) return r;
+  }
   spec.console_log = (dir / "console.log").string();
   hypervisor::disk_spec disk;
   if (auto r = prepare_disk(d, dir, disk); !r) return r;
@@ -211,6 +231,11 @@ void reconcile_and_report(node_actor* self) {
 
 void try_register(node_actor* self) {
   auto& st = self->state;
+  if (!st.cluster) {
+    st.cluster = st.connect();
+    if (!st.cluster) return;  // logged by connect(); tried again on the next tick
+    self->monitor(st.cluster);
+  }
   node_capacity cap{st.cfg.node_id, st.cfg.zone, st.cfg.vcpus, st.cfg.memory_mib, st.cfg.disk_gib,
                     st.driver->describe()};
   self->request(st.cluster, std::chrono::seconds(10), register_node_atom::value, cap,
@@ -230,11 +255,22 @@ void try_register(node_actor* self) {
 }
 
 caf::behavior node_behavior(node_actor* self, node_config cfg,
-                            std::shared_ptr<hypervisor::driver> driver, caf::actor cluster) {
+                            std::shared_ptr<hypervisor::driver> driver,
+                            std::function<caf::actor()> connect) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.driver = std::move(driver);
-  st.cluster = std::move(cluster);
+  st.connect = std::move(connect);
+  // The cluster went away (its process stopped or the connection broke):
+  // guests keep running; the node looks for the cluster again every tick.
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (!st.cluster || dm.source != st.cluster.address()) return;
+    spdlog::warn("node {}: lost the cluster ({}); guests keep running, reconnecting",
+                 st.cfg.node_id, self->system().render(dm.reason));
+    st.cluster = nullptr;
+    st.registered = false;
+  });
   caf::actor_addr me = self->address();
   st.driver->on_lifecycle([me](const hypervisor::lifecycle_event& ev) {
     if (auto a = caf::actor_cast<caf::actor>(me)) caf::anon_send(a, lifecycle_atom::value, ev.name);
@@ -265,8 +301,8 @@ caf::behavior node_behavior(node_actor* self, node_config cfg,
 }  // namespace
 
 caf::actor spawn_node(caf::actor_system& sys, node_config cfg,
-                      std::shared_ptr<hypervisor::driver> driver, caf::actor cluster) {
-  return sys.spawn<caf::detached>(node_behavior, std::move(cfg), std::move(driver), std::move(cluster));
+                      std::shared_ptr<hypervisor::driver> driver, std::function<caf::actor()> connect) {
+  return sys.spawn<caf::detached>(node_behavior, std::move(cfg), std::move(driver), std::move(connect));
 }
 
 void detect_capacity(node_config& cfg) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,10 +30,12 @@ struct node_config {
   std::chrono::milliseconds orphan_grace{60000};  // unknown kumo domains are destroyed after this
 };
 
-// Spawns the node actor (detached: driver calls block). It registers with
-// `cluster` and keeps re-registering until the cluster answers.
+// Spawns the node actor (detached: driver calls block). `connect` returns the
+// cluster's compute controller (a local handle, or a remote one looked up over
+// the CAF middleman; null when unreachable). The node registers, re-registers
+// until the cluster answers, and reconnects when the cluster goes away.
 caf::actor spawn_node(caf::actor_system& sys, node_config cfg,
-                      std::shared_ptr<hypervisor::driver> driver, caf::actor cluster);
+                      std::shared_ptr<hypervisor::driver> driver, std::function<caf::actor()> connect);
 
 // The capacity of this host: its CPUs, memory and the free space under `dir`.
 void detect_capacity(node_config& cfg);

@@ -72,9 +72,13 @@ bool matches(const event_record& r, const options& o) {
 }
 
 bool mentions(const event_record& r, const std::string& id) {
+  // The resource's own stream: <kind>/<id>, or <kind>/<account>/<id> for
+  // resources named within an account (instances, images, key pairs, ...).
   auto slash = r.stream.find('/');
   if (slash != std::string::npos && r.stream.compare(slash + 1, std::string::npos, id) == 0)
     return true;
+  auto last = r.stream.rfind('/');
+  if (last != slash && r.stream.compare(last + 1, std::string::npos, id) == 0) return true;
   return r.payload.find("\"" + id + "\"") != std::string::npos;
 }
 

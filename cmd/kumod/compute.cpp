@@ -11,8 +11,8 @@
 
 namespace kumo::daemon {
 
-std::optional<compute_setup> prepare_compute(const config& cfg, std::string& error) {
-  compute_setup out;
+std::optional<cluster_setup> prepare_cluster(const config& cfg, std::string& error) {
+  cluster_setup out;
   out.cluster.zones = cfg.zones;
   out.cluster.placement = cfg.placement == "spread" ? actors::zone::policy::spread : actors::zone::policy::pack;
 
@@ -27,6 +27,11 @@ std::optional<compute_setup> prepare_compute(const config& cfg, std::string& err
     }
   }
 
+  return out;
+}
+
+std::optional<node_setup> prepare_node(const config& cfg, std::string& error) {
+  node_setup out;
   auto& node = out.node;
   node.node_id = cfg.node_id;
   if (node.node_id.empty()) {

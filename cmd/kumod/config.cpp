@@ -15,21 +15,21 @@ std::string trim(const std::string& s) {
 bool set(config& c, const std::string& key, const std::string& value, std::string& error) {
   if (key == "data-dir") {
     c.data_dir = value;
-  } else if (key == "listen") {
-    auto colon = value.rfind(':');
-    if (colon == std::string::npos || colon == 0) {
-      error = "--listen must be HOST:PORT, got '" + value + "'";
+  } else if (key == "listen" || key == "cluster-listen" || key == "cluster") {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_host_port(value, host, port)) {
+      error = "--" + key + " must be HOST:PORT with a port 0..65535, got '" + value + "'";
       return false;
     }
-    try {
-      auto port = std::stoul(value.substr(colon + 1));
-      if (port > 65535) throw std::out_of_range("port");
-      c.listen_port = static_cast<uint16_t>(port);
-    } catch (const std::exception&) {
-      error = "--listen port must be 0..65535, got '" + value.substr(colon + 1) + "'";
-      return false;
+    if (key == "listen") {
+      c.listen_address = host;
+      c.listen_port = port;
+    } else if (key == "cluster-listen") {
+      c.cluster_listen = value;
+    } else {
+      c.cluster = value;
     }
-    c.listen_address = value.substr(0, colon);
   } else if (key == "region") {
     c.region = value;
   } else if (key == "zones") {
@@ -47,11 +47,14 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
       return false;
     }
   } else if (key == "role") {
-    if (value != "all-in-one") {
-      error = "--role=" + value + " is not available yet; this kumod runs all-in-one only";
+    // The cloud and cluster roles always run together (one event log).
+    if (value == "all-in-one") c.role = value;
+    else if (value == "cloud" || value == "cloud,cluster" || value == "cluster,cloud") c.role = "cloud";
+    else if (value == "node") c.role = value;
+    else {
+      error = "--role must be all-in-one, cloud,cluster or node, got '" + value + "'";
       return false;
     }
-    c.role = value;
   } else if (key == "log-level") {
     c.log_level = value;
   } else if (key == "threads") {
@@ -103,15 +106,29 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
 
 }  // namespace
 
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size() || text.size() - colon > 6 ||
+      text.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+    return false;
+  auto n = std::stoul(text.substr(colon + 1));
+  if (n > 65535) return false;
+  host = text.substr(0, colon);
+  port = static_cast<uint16_t>(n);
+  return true;
+}
+
 const char* usage() {
   return "usage: kumod [--config=FILE] [--data-dir=DIR] [--listen=HOST:PORT] [--region=NAME]\n"
-         "             [--zones=A,B] [--role=all-in-one] [--log-level=trace|debug|info|warn|error]\n"
+         "             [--zones=A,B] [--role=all-in-one|cloud,cluster|node] [--cluster-listen=HOST:PORT]\n"
+         "             [--cluster=HOST:PORT] [--log-level=trace|debug|info|warn|error]\n"
          "             [--threads=N] [--hypervisor=libvirt|fake] [--libvirt-uri=URI] [--node-id=NAME]\n"
          "             [--node-vcpus=N] [--node-memory-mib=N] [--node-disk-gib=N]\n"
          "             [--instance-types=name:vcpus:mib:gib,...] [--placement=pack|spread]\n"
          "             [--stop-grace-seconds=N]\n"
          "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n"
-         "          --zones=<region>a --hypervisor=libvirt --libvirt-uri=qemu:///system\n"
+         "          --zones=<region>a --role=all-in-one --cluster-listen=127.0.0.1:8774\n"
+         "          --hypervisor=libvirt --libvirt-uri=qemu:///system\n"
          "          --node-id=<host name>, node capacity detected, Eucalyptus's instance types\n";
 }
 
@@ -153,6 +170,10 @@ std::optional<config> parse_config(const std::vector<std::string>& args, std::st
   for (const auto& [k, v] : flags)
     if (!set(c, k, v, error)) return std::nullopt;
   if (c.zones.empty()) c.zones.push_back(c.region + "a");
+  if (c.role == "node" && c.cluster.empty()) {
+    error = "--role=node needs --cluster=HOST:PORT (the cloud kumod's --cluster-listen)";
+    return std::nullopt;
+  }
   return c;
 }
 

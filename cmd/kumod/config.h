@@ -15,7 +15,9 @@ struct config {
   uint16_t listen_port = 8773;  // Eucalyptus's port
   std::string region = "kumo-1";
   std::vector<std::string> zones;  // availability zones = clusters; default "<region>a"
-  std::string role = "all-in-one";
+  std::string role = "all-in-one";     // all-in-one | cloud (cloud+cluster) | node
+  std::string cluster_listen = "127.0.0.1:8774";  // cloud role: where nodes connect (CAF middleman)
+  std::string cluster;                 // node role: HOST:PORT of the cloud's cluster endpoint
   std::string log_level = "info";
   unsigned worker_threads = 0;  // 0 = one per core
   // Compute
@@ -29,6 +31,9 @@ struct config {
   std::string placement = "pack";      // pack | spread
   unsigned stop_grace_seconds = 30;    // ACPI shutdown, then the plug is pulled
 };
+
+// "HOST:PORT" -> (host, port); false when malformed.
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
 
 // Returns the config, or nullopt with a message in `error` naming the bad flag.
 std::optional<config> parse_config(const std::vector<std::string>& args, std::string& error);

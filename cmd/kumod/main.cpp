@@ -7,10 +7,12 @@
 
 #include "actors/account/account_actors.h"
 #include "actors/cloud.h"
+#include "actors/protocol/node.h"
 #include "api/http_server.h"
 #include "persistence/data_dir.h"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -45,6 +47,67 @@ int wait_for_stop_signal(const sigset_t& set) {
   return sig;
 }
 
+caf::actor_system_config actor_config(const daemon::config& cfg) {
+  caf::actor_system_config caf_cfg;
+  unsigned threads = cfg.worker_threads ? cfg.worker_threads
+                                        : std::max(2u, std::thread::hardware_concurrency());
+  caf_cfg.set("scheduler.max-threads", threads);
+  if (cfg.role != "all-in-one") {  // roles in separate processes talk over the CAF middleman
+    caf_cfg.load<caf::io::middleman>();
+    actors::add_node_protocol_types(caf_cfg);
+  }
+  return caf_cfg;
+}
+
+// The node role: this host's hypervisor, reporting to a cloud kumod's cluster.
+int run_node(const daemon::config& cfg, const sigset_t& signals) {
+  std::string error;
+  auto node_cfg = daemon::prepare_node(cfg, error);
+  if (!node_cfg) {
+    spdlog::error("kumod: {}", error);
+    return 1;
+  }
+  std::string host;
+  uint16_t port = 0;
+  daemon::split_host_port(cfg.cluster, host, port);
+  auto caf_cfg = actor_config(cfg);
+  {
+    caf::actor_system sys{caf_cfg};
+    auto failures = std::make_shared<int>(0);
+    auto connect = [&sys, host, port, failures]() -> caf::actor {
+      auto cluster = sys.middleman().remote_actor(host, port);
+      if (cluster) {
+        spdlog::info("kumod: connected to the cluster at {}:{}", host, port);
+        *failures = 0;
+        return *cluster;
+      }
+      if ((*failures)++ % 15 == 0)  // say it now and then, not every tick
+        spdlog::warn("kumod: the cluster at {}:{} is not reachable ({}); retrying", host, port,
+                     sys.render(cluster.error()));
+      return nullptr;
+    };
+    auto node = actors::spawn_node(sys, node_cfg->node, node_cfg->driver, connect);
+    spdlog::info("kumod node ready: node {} in {} ({}), cluster {}", node_cfg->node.node_id,
+                 node_cfg->node.zone, node_cfg->driver->describe(), cfg.cluster);
+    spdlog::default_logger()->flush();
+    int sig = wait_for_stop_signal(signals);
+    spdlog::info("kumod: {} received, shutting down (guests keep running)", strsignal(sig));
+    caf::scoped_actor self{sys};
+    self->monitor(node);
+    self->send_exit(node, caf::exit_reason::user_shutdown);
+    bool stopped = false;
+    self->receive([&](caf::down_msg&) { stopped = true; },
+                  caf::after(std::chrono::seconds(10)) >> [] {});
+    // A node has no state of its own to save (libvirt is its state). CAF 0.17
+    // can wait forever in ~actor_system while the cluster still holds a handle
+    // to this node over the middleman, so the process ends here.
+    spdlog::info("kumod: {}", stopped ? "stopped cleanly" : "node actor did not stop in 10 s; exiting");
+    spdlog::shutdown();
+    std::fflush(nullptr);
+    std::_Exit(stopped ? 0 : 1);
+  }
+}
+
 int run(const daemon::config& cfg, const sigset_t& signals) {
   persistence::status st;
   auto lock = persistence::data_dir_lock::acquire(cfg.data_dir, st);
@@ -52,6 +115,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     spdlog::error("kumod: {}", st.message);
     return 1;
   }
+  if (cfg.role == "node") return run_node(cfg, signals);
   auto store = persistence::event_store::open(persistence::events_path(cfg.data_dir),
                                               persistence::open_mode::read_write, st);
   if (!store) {
@@ -61,27 +125,42 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   spdlog::info("kumod: event store {} at event #{}", persistence::events_path(cfg.data_dir),
                store->last_global_seq());
 
-  std::string compute_error;
-  auto compute = daemon::prepare_compute(cfg, compute_error);
-  if (!compute) {
-    spdlog::error("kumod: {}", compute_error);
+  std::string error;
+  auto cluster = daemon::prepare_cluster(cfg, error);
+  std::optional<daemon::node_setup> local_node;
+  if (cluster && cfg.role == "all-in-one") local_node = daemon::prepare_node(cfg, error);
+  if (!cluster || (cfg.role == "all-in-one" && !local_node)) {
+    spdlog::error("kumod: {}", error);
     return 1;
   }
 
-  caf::actor_system_config caf_cfg;
-  unsigned threads = cfg.worker_threads ? cfg.worker_threads
-                                        : std::max(2u, std::thread::hardware_concurrency());
-  caf_cfg.set("scheduler.max-threads", threads);
+  auto caf_cfg = actor_config(cfg);
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
-    auto cloud = actors::cloud_actors::spawn(sys, *store, compute->cluster);
-    auto node = actors::spawn_node(sys, compute->node, compute->driver, cloud.compute);
+    auto cloud = actors::cloud_actors::spawn(sys, *store, cluster->cluster);
+    caf::actor node;
+    std::string cluster_endpoint;
+    if (local_node) {
+      node = actors::spawn_node(sys, local_node->node, local_node->driver, [c = cloud.compute] { return c; });
+    } else {
+      std::string host;
+      uint16_t port = 0;
+      daemon::split_host_port(cfg.cluster_listen, host, port);
+      auto published = sys.middleman().publish(cloud.compute, port, host.c_str(), true);
+      if (!published) {
+        spdlog::error("kumod: cannot listen for nodes on {}: {}", cfg.cluster_listen, sys.render(published.error()));
+        exit_code = 1;
+      } else {
+        cluster_endpoint = host + ":" + std::to_string(*published);
+        spdlog::info("kumod: nodes connect to the cluster at {} (kumod --role=node --cluster={})",
+                     cluster_endpoint, cluster_endpoint);
+      }
+    }
     std::unique_ptr<api::http_server> http;
     caf::actor gateway;
-    try {
+    if (exit_code == 0) try {
       actors::account::client accounts{sys, cloud.accounts, cloud.accounts_view};
-      std::string error;
       if (!daemon::ensure_admin(accounts, cfg.data_dir, error)) {
         spdlog::error("kumod: {}", error);
         exit_code = 1;
@@ -91,12 +170,11 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       exit_code = 1;
     }
     if (exit_code == 0) {
-      std::string error;
       api::http_config http_cfg;
       http_cfg.address = cfg.listen_address;
       http_cfg.port = cfg.listen_port;
       http_cfg.region = cfg.region;
-      gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones, cfg.data_dir, compute->instance_types});
+      gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones, cfg.data_dir, cluster->instance_types});
       http_cfg.handler = [gateway](api::http_parts req, std::string rid, api::reply_fn done) {
         api::submit(gateway, std::move(req), std::move(rid), std::move(done));
       };
@@ -107,9 +185,10 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       }
     }
     if (exit_code == 0) {
-      spdlog::info("kumod ready: listening on http://{}:{} region={} data-dir={} credentials={}",
+      spdlog::info("kumod ready: listening on http://{}:{} region={} data-dir={} credentials={}{}",
                    cfg.listen_address, http->port(), cfg.region, cfg.data_dir,
-                   daemon::credentials_path(cfg.data_dir));
+                   daemon::credentials_path(cfg.data_dir),
+                   cluster_endpoint.empty() ? "" : " cluster=" + cluster_endpoint);
       spdlog::default_logger()->flush();  // whoever waits for "ready" sees it now
       int sig = wait_for_stop_signal(signals);
       spdlog::info("kumod: {} received, shutting down", strsignal(sig));
@@ -117,7 +196,8 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     }
     if (gateway) caf::anon_send_exit(gateway, caf::exit_reason::user_shutdown);
     // Running guests stay up: a control-plane stop never touches them.
-    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    if (node) caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    node = nullptr;
     cloud.shutdown(sys);
   }  // the actor system waits for every actor here
   store.reset();

@@ -42,9 +42,11 @@ def read_profile(path, profile):
 class Kumod:
     """kumod in a temp dir; ready when it prints its ready line."""
 
-    def __init__(self, *flags):
-        """`flags` replace the default --hypervisor=fake (no VMs needed)."""
-        self.dir = tempfile.mkdtemp(prefix="kumo-e2e-")
+    def __init__(self, *flags, data_dir=None):
+        """`flags` replace the default --hypervisor=fake (no VMs needed).
+        `data_dir`: start on that existing data dir (a restart) instead of a
+        fresh temp dir."""
+        self.dir = data_dir or tempfile.mkdtemp(prefix="kumo-e2e-")
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "kumod"), "--data-dir=" + self.dir, "--listen=127.0.0.1:0"] +
             list(flags or ["--hypervisor=fake"]),
@@ -68,6 +70,11 @@ class Kumod:
         return subprocess.run([os.path.join(BIN, "kumoctl"), "--data-dir=" + self.dir,
                                "--endpoint=" + self.endpoint] + list(args),
                               capture_output=True, text=True, timeout=60)
+
+    def kill(self):
+        """SIGKILL, as a crash: no shutdown at all; the data dir stays for a restart."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
 
     def stop(self):
         self.proc.terminate()

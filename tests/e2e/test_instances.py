@@ -80,16 +80,23 @@ class InstancesTest(unittest.TestCase):
         res = (ec2 or self.a).describe_instances(InstanceIds=ids)["Reservations"]
         return {i["InstanceId"]: i for r in res for i in r["Instances"]}
 
+    def eventually_or_log(self, fn, timeout, what):
+        """eventually(), with kumod's last log lines when it times out."""
+        try:
+            return eventually(fn, timeout, what)
+        except AssertionError as e:
+            raise AssertionError("%s\nkumod log:\n%s" % (e, "".join(self.k.log[-40:])))
+
     def wait_state(self, ids, state, timeout=120):
-        eventually(lambda: all(i["State"]["Name"] == state for i in self.describe(ids).values()),
-                   timeout, "%s to be %s" % (ids, state))
+        self.eventually_or_log(lambda: all(i["State"]["Name"] == state for i in self.describe(ids).values()),
+                               timeout, "%s to be %s" % (ids, state))
 
     def console(self, iid):
         return self.a.get_console_output(InstanceId=iid).get("Output", "")
 
     def wait_console(self, iid, text, count=1, timeout=120):
-        eventually(lambda: self.console(iid).count(text) >= count, timeout,
-                   "%r x%d on the console of %s" % (text, count, iid))
+        self.eventually_or_log(lambda: self.console(iid).count(text) >= count, timeout,
+                               "%r x%d on the console of %s" % (text, count, iid))
 
     # ---- the lifecycle of real guests
     def test_lifecycle_of_two_real_guests(self):

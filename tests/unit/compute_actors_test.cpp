@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 using namespace kumo;
@@ -46,6 +47,8 @@ struct compute_core {
     cc.node_timeout = std::chrono::milliseconds(300);
     cloud = cloud_actors::spawn(*sys, *store, cc);
     node_cfg.instances_dir = dir + "/instances";
+    kernel = dir + "/vmlinuz";  // nodes link the image's files into each instance's dir
+    std::ofstream(kernel) << "kernel";
     node_cfg.vcpus = 4;
     node_cfg.memory_mib = 1024;
     node_cfg.disk_gib = 50;
@@ -61,7 +64,9 @@ struct compute_core {
     store.reset();
   }
   // The node registers asynchronously: wait until the controller places on it.
-  void start_node() { node = spawn_node(*sys, node_cfg, driver, cloud.compute); }
+  void start_node() {
+    node = spawn_node(*sys, node_cfg, driver, [c = cloud.compute] { return c; });
+  }
 
   std::vector<instance_view> list() {
     caf::scoped_actor self{*sys};
@@ -98,7 +103,7 @@ struct compute_core {
       spec.reservation_id = "r-0000000000000000" + std::to_string(i % 10);
       spec.account_id = account_id;
       spec.image_id = "emi-00000000000000001";
-      spec.kernel_path = "/boot/vmlinuz";
+      spec.kernel_path = kernel;
       spec.size = size;
       spec.zone = placed.zone;
       spec.node_id = placed.node_of.at(ids[i]);
@@ -121,6 +126,7 @@ struct compute_core {
   std::unique_ptr<caf::actor_system> sys;
   cloud_actors cloud;
   node_config node_cfg;
+  std::string kernel;
   caf::actor node;
 };
 
@@ -144,6 +150,7 @@ TEST(Compute, InstancesFollowWhatTheHypervisorDoes) {
   ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running) && core.has_state(i2, lifecycle::running); }));
   EXPECT_EQ(driver->state(i1), hypervisor::domain_state::running);
   EXPECT_EQ(booted_count(*driver, i1), 1);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/instances/" + i1 + "/vmlinuz"));
 
   ASSERT_FALSE(core.command(i1, instance::stop{false, persistence::now_ms()}));
   ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::stopped); }));
@@ -232,4 +239,17 @@ TEST(Compute, SilentNodeMakesItsInstancesImpairedUntilItReturns) {
   ASSERT_TRUE(eventually([&] { return core.find(i1)->node_available; }));
   EXPECT_EQ(driver->list().size(), 1u);  // no duplicate domain
   EXPECT_EQ(booted_count(*driver, i1), 1);
+}
+
+TEST(Compute, AnInstanceThatCannotStartEndsTerminatedWithTheReason) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  compute_core core(dir.path(), driver);
+  core.kernel = dir.path() + "/no-such-kernel";  // e.g. lost from the image store
+  ASSERT_TRUE(eventually([&] { return !core.launch({i1}); }));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::terminated); }));
+  auto v = core.find(i1);
+  EXPECT_EQ(v->state.reason_code, "Server.InternalError");
+  EXPECT_NE(v->state.reason_message.find("no-such-kernel"), std::string::npos) << v->state.reason_message;
+  EXPECT_EQ(driver->state(i1), hypervisor::domain_state::absent);
 }
