@@ -153,10 +153,8 @@ persistence::status aggregate::decode(const persistence::event_record& r, event&
   });
 }
 
-std::string aggregate::save(const state& s) { return json(s).dump(); }
+std::string aggregate::save(const state& s) { return save_json_state(s); }
 
-bool aggregate::load(const std::string& text, state& s) {
-  return load_json_snapshot(text, [&](const json& j) { s = j.get<state>(); });
-}
+bool aggregate::load(const std::string& text, state& s) { return load_json_state(text, s); }
 
 }  // namespace kumo::actors::zone

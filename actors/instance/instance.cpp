@@ -260,10 +260,8 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
   });
 }
 
-std::string aggregate::save(const state& s) { return json(s).dump(); }
+std::string aggregate::save(const state& s) { return save_json_state(s); }
 
-bool aggregate::load(const std::string& text, state& s) {
-  return load_json_snapshot(text, [&](const json& j) { s = j.get<state>(); });
-}
+bool aggregate::load(const std::string& text, state& s) { return load_json_state(text, s); }
 
 }  // namespace kumo::actors::instance

@@ -46,4 +46,15 @@ bool load_json_snapshot(const std::string& text, Load load) {
   }
 }
 
+// Snapshots of a state that has nlohmann to_json/from_json (e.g. from
+// NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE): the whole state as one JSON document.
+template <class State>
+std::string save_json_state(const State& s) {
+  return nlohmann::json(s).dump();
+}
+template <class State>
+bool load_json_state(const std::string& text, State& s) {
+  return load_json_snapshot(text, [&](const nlohmann::json& j) { s = j.template get<State>(); });
+}
+
 }  // namespace kumo::actors

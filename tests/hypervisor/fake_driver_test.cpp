@@ -1,5 +1,6 @@
 // The fake driver: the contract of driver.h, instantly, in memory.
 #include "hypervisor/driver.h"
+#include "lifecycle_recorder.h"
 
 #include <gtest/gtest.h>
 
@@ -19,23 +20,7 @@ domain_spec spec(const std::string& name) {
   return s;
 }
 
-// Collects lifecycle events (the fake calls back synchronously).
-struct recorder {
-  std::mutex m;
-  std::vector<lifecycle_event> events;
-  void attach(driver& d) {
-    d.on_lifecycle([this](const lifecycle_event& e) {
-      std::lock_guard l(m);
-      events.push_back(e);
-    });
-  }
-  std::vector<std::string> reasons() {
-    std::lock_guard l(m);
-    std::vector<std::string> r;
-    for (auto& e : events) r.push_back(e.name + ":" + e.reason + ":" + to_string(e.state));
-    return r;
-  }
-};
+using recorder = kumo::hypervisor::test::lifecycle_recorder;
 
 TEST(FakeDriver, LifecycleAndCallbacks) {
   auto d = make_fake_driver();

@@ -5,6 +5,7 @@
 // unplug of a disk, hard reset, ACPI shutdown, start again, destroy, undefine.
 // Fails (never skips) when libvirtd or the guest cannot be had.
 #include "hypervisor/driver.h"
+#include "lifecycle_recorder.h"
 #include "tests/support/subprocess.h"
 
 #include <gtest/gtest.h>
@@ -31,42 +32,7 @@ namespace {
 constexpr const char* kUri = "qemu:///system";
 constexpr uint64_t kGiB = 1024ull * 1024 * 1024;
 
-struct recorder {
-  std::mutex m;
-  std::condition_variable cv;
-  std::vector<lifecycle_event> events;
-
-  void attach(driver& d) {
-    d.on_lifecycle([this](const lifecycle_event& e) {
-      std::lock_guard l(m);
-      events.push_back(e);
-      cv.notify_all();
-    });
-  }
-  // Waits for the `nth` (1-based) event of `name` with this reason and state.
-  bool wait_for(const std::string& name, const std::string& reason, domain_state st, int nth = 1,
-                std::chrono::milliseconds timeout = 20s) {
-    std::unique_lock l(m);
-    return cv.wait_for(l, timeout, [&] {
-      int seen = 0;
-      for (auto& e : events)
-        if (e.name == name && e.reason == reason && e.state == st) ++seen;
-      return seen >= nth;
-    });
-  }
-  int count(const std::string& name, const std::string& reason) {
-    std::lock_guard l(m);
-    int n = 0;
-    for (auto& e : events) n += e.name == name && e.reason == reason;
-    return n;
-  }
-  std::string dump() {
-    std::lock_guard l(m);
-    std::string s;
-    for (auto& e : events) s += e.name + ":" + e.reason + ":" + to_string(e.state) + " ";
-    return s;
-  }
-};
+using recorder = kumo::hypervisor::test::lifecycle_recorder;
 
 size_t count_lines(const std::string& text, const std::string& needle) {
   size_t n = 0;

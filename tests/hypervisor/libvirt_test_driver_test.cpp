@@ -7,6 +7,7 @@
 // connection to it is open; each test keeps its own driver and removes what
 // it defined.
 #include "hypervisor/driver.h"
+#include "lifecycle_recorder.h"
 
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
@@ -25,36 +26,7 @@ namespace {
 
 constexpr const char* kUri = "test:///default";
 
-// Lifecycle events arrive on the driver's event thread: wait with a deadline.
-struct recorder {
-  std::mutex m;
-  std::condition_variable cv;
-  std::vector<lifecycle_event> events;
-
-  void attach(driver& d) {
-    d.on_lifecycle([this](const lifecycle_event& e) {
-      std::lock_guard l(m);
-      events.push_back(e);
-      cv.notify_all();
-    });
-  }
-  // True once an event for `name` with `reason` arrived.
-  bool wait_for(const std::string& name, const std::string& reason, domain_state st,
-                std::chrono::milliseconds timeout = 5s) {
-    std::unique_lock l(m);
-    return cv.wait_for(l, timeout, [&] {
-      for (auto& e : events)
-        if (e.name == name && e.reason == reason && e.state == st) return true;
-      return false;
-    });
-  }
-  std::string dump() {
-    std::lock_guard l(m);
-    std::string s;
-    for (auto& e : events) s += e.name + ":" + e.reason + ":" + to_string(e.state) + " ";
-    return s;
-  }
-};
+using recorder = kumo::hypervisor::test::lifecycle_recorder;
 
 class LibvirtTestDriver : public ::testing::Test {
  protected:
