@@ -92,6 +92,7 @@ desired_instance desired_of(const instance::state& s) {
   d.first_boot = s.status == lifecycle::pending;
   d.force_stop = s.stop_forced;
   d.reboot_generation = s.reboot_generation;
+  d.reboot_done = s.reboot_done;
   return d;
 }
 
@@ -150,7 +151,8 @@ void on_report(controller_actor* self, const caf::actor& instances, const node_r
     const auto id = it->second;
     const auto* s = m.instances.find(id);
     if (!s || s->spec.node_id != report.node_id || o.what > 3) continue;
-    instance::observe cmd{static_cast<instance::observed>(o.what), o.detail, persistence::now_ms()};
+    instance::observe cmd{static_cast<instance::observed>(o.what), o.detail, persistence::now_ms(),
+                          o.rebooted_generation};
     // The aggregate's own pure decide says whether this report changes anything.
     auto d = instance::aggregate::decide(id, *s, cmd);
     if (d.error || d.events.empty() || !m.in_flight.insert(id).second) continue;

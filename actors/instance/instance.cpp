@@ -31,7 +31,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(launch_spec, instance_id, reservation_id, acc
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state_changed, from, to, reason_code, reason_message, forced,
                                    at_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, spec, status, reason_code, reason_message,
-                                   transition_reason, stop_forced, reboot_generation, changed_ms)
+                                   transition_reason, stop_forced, reboot_generation, reboot_done, changed_ms)
 
 const char* name_of(lifecycle s) {
   switch (s) {
@@ -100,6 +100,8 @@ decision_t on_observation(const state& s, const observe& o) {
                      "Server.InternalError: the instance could not be started: " + o.detail);
       return {};
     case lifecycle::running:
+      if (o.what == observed::running && o.rebooted_generation > s.reboot_done)
+        return {{rebooted{std::min(o.rebooted_generation, s.reboot_generation)}}, {}};
       if (down || o.what == observed::failed)
         return moved(lifecycle::stopped, "Client.InstanceInitiatedShutdown",
                      "Client.InstanceInitiatedShutdown: " +
@@ -210,6 +212,7 @@ state aggregate::apply(state s, const event& e) {
                      s.transition_reason.clear();
                  },
                  [&](const reboot_requested&) { ++s.reboot_generation; },
+                 [&](const rebooted& ev) { s.reboot_done = std::max(s.reboot_done, ev.generation); },
                  [&](const sizing_changed& ev) { s.spec.size = ev.size; },
                  [&](const user_data_changed& ev) { s.spec.user_data = ev.user_data; },
                  [&](const tags_changed& ev) { s.spec.tags = apply_tag_change(std::move(s.spec.tags), ev); },
@@ -226,6 +229,9 @@ persistence::new_event aggregate::encode(const event& e) {
             return persistence::new_event{"state_changed", 1, json(ev).dump()};
           },
           [](const reboot_requested&) { return persistence::new_event{"reboot_requested", 1, "{}"}; },
+          [](const rebooted& ev) {
+            return persistence::new_event{"rebooted", 1, json{{"generation", ev.generation}}.dump()};
+          },
           [](const sizing_changed& ev) {
             return persistence::new_event{"sizing_changed", 1, json(ev.size).dump()};
           },
@@ -248,6 +254,8 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
       out = j.get<state_changed>();
     else if (r.type == "reboot_requested")
       out = reboot_requested{};
+    else if (r.type == "rebooted")
+      out = rebooted{j.at("generation").get<uint64_t>()};
     else if (r.type == "sizing_changed")
       out = sizing_changed{j.get<sizing>()};
     else if (r.type == "user_data_changed")

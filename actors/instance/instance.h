@@ -81,6 +81,7 @@ struct observe {
   observed what = observed::running;
   std::string detail;  // for failures: the hypervisor's message
   int64_t at_ms = 0;
+  uint64_t rebooted_generation = 0;  // the newest reboot request the node has carried out
 };
 struct modify_sizing {
   sizing size;
@@ -105,13 +106,18 @@ struct state_changed {
   int64_t at_ms = 0;
 };
 struct reboot_requested {};
+// A node carried out reboot requests up to `generation`. Recorded so that a
+// request is never lost, even when the node restarts before acting on it.
+struct rebooted {
+  uint64_t generation = 0;
+};
 struct sizing_changed {
   sizing size;
 };
 struct user_data_changed {
   std::string user_data;
 };
-using event = std::variant<launched, state_changed, reboot_requested, sizing_changed,
+using event = std::variant<launched, state_changed, reboot_requested, rebooted, sizing_changed,
                            user_data_changed, tags_changed>;
 
 // ---- State
@@ -123,7 +129,8 @@ struct state {
   std::string reason_message;
   std::string transition_reason;  // EC2's stateTransitionReason text
   bool stop_forced = false;
-  uint64_t reboot_generation = 0;  // a node reboots when it sees a newer one
+  uint64_t reboot_generation = 0;  // reboot requests so far
+  uint64_t reboot_done = 0;        // ... of which a node has carried out this many
   int64_t changed_ms = 0;
   bool operator==(const state&) const = default;
 };

@@ -33,7 +33,7 @@ struct node_state {
   bool registered = false;
   bool assigned = false;  // no orphan clean-up before the cluster has said what should exist
   std::map<std::string, desired_instance> desired;
-  std::map<std::string, uint64_t> reboots_done;
+  std::map<std::string, uint64_t> reboots_done;  // carried out here, not yet in the log
   std::map<std::string, clock::time_point> shutdown_sent;
   std::map<std::string, clock::time_point> orphan_since;
   static inline const char* name = "node";
@@ -131,9 +131,12 @@ observed_instance bring_up(node_state& st, const desired_instance& d, domain_sta
     if (auto r = define_domain(st, d); !r) return observe(d.instance_id, obs_failed, r.message);
   }
   if (auto r = st.driver->start(d.instance_id); !r) return observe(d.instance_id, obs_failed, r.message);
+  // A fresh boot fulfils every reboot request made so far.
   st.reboots_done[d.instance_id] = d.reboot_generation;
   spdlog::info("node {}: started {}", st.cfg.node_id, d.instance_id);
-  return observe(d.instance_id, obs_running);
+  auto seen = observe(d.instance_id, obs_running);
+  seen.rebooted_generation = d.reboot_generation;
+  return seen;
 }
 
 observed_instance reconcile_one(node_state& st, const desired_instance& d, domain_state now) {
@@ -149,15 +152,20 @@ observed_instance reconcile_one(node_state& st, const desired_instance& d, domai
         if (d.first_boot || now == domain_state::absent) return bring_up(st, d, now);
         return observe(id, obs_shut_off, "the guest powered off");
       }
-      auto [done, fresh] = st.reboots_done.try_emplace(id, d.reboot_generation);
-      if (!fresh && done->second < d.reboot_generation) {
+      // The log says which reboots were carried out, so a request survives a
+      // node restart (at worst a guest is rebooted twice, never not at all).
+      auto& done = st.reboots_done[id];
+      done = std::max(done, d.reboot_done);
+      if (done < d.reboot_generation) {
         if (auto r = st.driver->reboot(id, true); !r)
           spdlog::warn("node {}: reboot of {} failed: {}", st.cfg.node_id, id, r.message);
         else
           spdlog::info("node {}: rebooted {}", st.cfg.node_id, id);
-        done->second = d.reboot_generation;  // EC2 does not retry a failed reboot either
+        done = d.reboot_generation;  // EC2 does not retry a failed reboot either
       }
-      return observe(id, obs_running);
+      auto seen = observe(id, obs_running);
+      seen.rebooted_generation = done;
+      return seen;
     }
     case desired_power::stop: {
       if (!up) {

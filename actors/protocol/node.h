@@ -49,7 +49,8 @@ struct desired_instance {
   uint8_t power = 0;        // desired_power
   bool first_boot = false;  // pending: start it even if it is shut off
   bool force_stop = false;
-  uint64_t reboot_generation = 0;
+  uint64_t reboot_generation = 0;  // reboot requests so far
+  uint64_t reboot_done = 0;        // of which the log says a node carried out this many
 };
 
 struct node_assignment {
@@ -61,6 +62,7 @@ struct observed_instance {
   std::string instance_id;
   uint8_t what = 0;    // 0 running, 1 shut off, 2 absent, 3 failed
   std::string detail;  // why it failed, or the repair the node made
+  uint64_t rebooted_generation = 0;  // newest reboot request carried out
 };
 
 struct node_report {
@@ -77,7 +79,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, desired_instance& x) {
   return f(caf::meta::type_name("kumo::desired_instance"), x.instance_id, x.account_id,
            x.instance_type, x.vcpus, x.memory_mib, x.disk_gib, x.kernel_path, x.ramdisk_path,
-           x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation);
+           x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation, x.reboot_done);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
@@ -85,7 +87,8 @@ typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observed_instance& x) {
-  return f(caf::meta::type_name("kumo::observed_instance"), x.instance_id, x.what, x.detail);
+  return f(caf::meta::type_name("kumo::observed_instance"), x.instance_id, x.what, x.detail,
+           x.rebooted_generation);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {

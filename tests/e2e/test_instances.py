@@ -110,7 +110,7 @@ class InstancesTest(unittest.TestCase):
         for iid in ids:
             self.assertEqual(virsh("domstate", iid).stdout.strip(), "running")
             self.wait_console(iid, "kumo-guest: booted")
-            self.assertIn("kumo-guest: instance-id " + iid, self.console(iid))
+            self.wait_console(iid, "kumo-guest: instance-id " + iid)  # printed just after
         # Filters select exactly these, and another account sees none of them.
         tagged = self.a.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["web"]},
                                                     {"Name": "instance-state-name", "Values": ["running"]}])

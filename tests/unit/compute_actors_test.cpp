@@ -253,3 +253,22 @@ TEST(Compute, AnInstanceThatCannotStartEndsTerminatedWithTheReason) {
   EXPECT_NE(v->state.reason_message.find("no-such-kernel"), std::string::npos) << v->state.reason_message;
   EXPECT_EQ(driver->state(i1), hypervisor::domain_state::absent);
 }
+
+TEST(Compute, ARebootRequestedWhileTheNodeIsDownHappensWhenItReturns) {
+  test::temp_dir dir;
+  std::shared_ptr<hypervisor::driver> driver = hypervisor::make_fake_driver();
+  compute_core core(dir.path(), driver);
+  ASSERT_TRUE(eventually([&] { return !core.launch({i1}); }));
+  ASSERT_TRUE(eventually([&] { return core.has_state(i1, lifecycle::running); }));
+  ASSERT_FALSE(core.command(i1, instance::reboot{}));
+  ASSERT_TRUE(eventually([&] { return booted_count(*driver, i1) == 2 && core.find(i1)->state.reboot_done == 1; }));
+
+  caf::anon_send_exit(core.node, caf::exit_reason::kill);
+  ASSERT_TRUE(eventually([&] { return !core.find(i1)->node_available; }));
+  ASSERT_FALSE(core.command(i1, instance::reboot{}));  // accepted: the instance is running
+  EXPECT_EQ(booted_count(*driver, i1), 2);
+  core.start_node();  // a fresh node process: it knows only what the log says
+  ASSERT_TRUE(eventually([&] { return booted_count(*driver, i1) == 3 && core.find(i1)->state.reboot_done == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // later report rounds reboot nothing more
+  EXPECT_EQ(booted_count(*driver, i1), 3);
+}

@@ -70,6 +70,11 @@ TEST(Instance, LifecycleFollowsEc2) {
 
   s = step(s, instance::reboot{});
   EXPECT_EQ(s.reboot_generation, 1u);
+  EXPECT_EQ(s.reboot_done, 0u);
+  // The node says it carried the reboot out (a claim beyond the requests is capped).
+  s = step(s, instance::observe{observed::running, "", 2500, 7});
+  EXPECT_EQ(s.reboot_done, 1u);
+  EXPECT_EQ(refusal(s, instance::observe{observed::running, "", 2600, 1}), "");
   s = step(s, instance::stop{false, 3000});
   EXPECT_EQ(s.status, lifecycle::stopping);
   EXPECT_FALSE(s.stop_forced);
@@ -128,7 +133,7 @@ TEST(Instance, EventsAndSnapshotsSurviveTheCodec) {
   using namespace instance;
   expect_codec_round_trip<aggregate>(
       {launched{spec_of()}, state_changed{lifecycle::pending, lifecycle::running, "", "", false, 5},
-       reboot_requested{}, state_changed{lifecycle::running, lifecycle::stopping, "c", "m", true, 6},
+       reboot_requested{}, rebooted{1}, state_changed{lifecycle::running, lifecycle::stopping, "c", "m", true, 6},
        sizing_changed{{"m1.large", 2, 512, 10}}, user_data_changed{"aGVsbG8="},
        tags_changed{{{"Name", "web"}}, {}}});
 }
