@@ -143,8 +143,19 @@ void sweep_reservations(controller_actor* self, const caf::actor& zones, const c
     });
 }
 
-void on_report(controller_actor* self, const caf::actor& instances, const node_report& report) {
+void on_report(controller_actor* self, const caf::actor& instances, const caf::actor& zones,
+               const node_report& report) {
   auto& m = self->state.model;
+  const auto zone_of_node = m.nodes.count(report.node_id) ? m.nodes[report.node_id].capacity.zone : "";
+  for (const auto& name : report.removed_domains)
+    self->request(zones, request_timeout, zone_of_node,
+                  zone::command{zone::record_removal{report.node_id, name, persistence::now_ms()}},
+                  request_meta{"kumo:node/" + report.node_id, "reconcile-" + name})
+        .then([](zone_reply&) {},
+              [=](caf::error& e) {
+                spdlog::warn("node {}: removal of {} not recorded: {}", report.node_id, name,
+                             self->system().render(e));
+              });
   for (const auto& o : report.instances) {
     auto it = m.by_instance_id.find(o.instance_id);
     if (it == m.by_instance_id.end()) continue;
@@ -152,10 +163,12 @@ void on_report(controller_actor* self, const caf::actor& instances, const node_r
     const auto* s = m.instances.find(id);
     if (!s || s->spec.node_id != report.node_id || o.what > 3) continue;
     instance::observe cmd{static_cast<instance::observed>(o.what), o.detail, persistence::now_ms(),
-                          o.rebooted_generation};
+                          o.rebooted_generation, o.repair};
     // The aggregate's own pure decide says whether this report changes anything.
+    // A repair is reported once, so it is sent even while another report is on its way.
     auto d = instance::aggregate::decide(id, *s, cmd);
-    if (d.error || d.events.empty() || !m.in_flight.insert(id).second) continue;
+    if (d.error || d.events.empty()) continue;
+    if (!m.in_flight.insert(id).second && o.repair.empty()) continue;
     self->request(instances, request_timeout, id, instance::command{cmd},
                   request_meta{"kumo:node/" + report.node_id, "reconcile-" + o.instance_id})
         .then(
@@ -222,7 +235,7 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
         if (!it->second.available) spdlog::info("node {}: reporting again", report.node_id);
         it->second.last_seen = clock::now();
         it->second.available = true;
-        on_report(self, instances, report);
+        on_report(self, instances, zones, report);
       },
       [=](place_atom, place_request& req, request_meta& meta) -> caf::result<place_reply> {
         const auto zone = req.zone.empty() ? cfg.zones.front() : req.zone;

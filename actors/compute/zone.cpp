@@ -15,6 +15,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(capacity, vcpus, memory_mib, disk_gib)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(reservation, instance_id, node_id, size, reserved_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(node, total, used)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, nodes, reservations)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(unknown_domain_removed, node_id, instance_id, at_ms)
 
 namespace {
 
@@ -94,6 +95,9 @@ decision_t aggregate::decide(const std::string&, const state& s, const command& 
             if (!s.reservations.count(cmd.instance_id)) return {};
             return {{capacity_released{cmd.instance_id}}, {}};
           },
+          [&](const record_removal& cmd) -> decision_t {
+            return {{unknown_domain_removed{cmd.node_id, cmd.instance_id, cmd.at_ms}}, {}};
+          },
       },
       c);
 }
@@ -115,6 +119,7 @@ state aggregate::apply(state s, const event& e) {
                    n.used = minus(n.used, it->second.size);
                    s.reservations.erase(it);
                  },
+                 [&](const unknown_domain_removed&) {},  // audit only
              },
              e);
   return s;
@@ -131,6 +136,9 @@ persistence::new_event aggregate::encode(const event& e) {
             return persistence::new_event{"capacity_reserved", 1,
                                           json{{"placements", ev.placements}}.dump()};
           },
+          [](const unknown_domain_removed& ev) {
+            return persistence::new_event{"unknown_domain_removed", 1, json(ev).dump()};
+          },
           [](const capacity_released& ev) {
             return persistence::new_event{"capacity_released", 1,
                                           json{{"instance_id", ev.instance_id}}.dump()};
@@ -145,6 +153,8 @@ persistence::status aggregate::decode(const persistence::event_record& r, event&
       out = node_registered{j.at("node_id").get<std::string>(), j.at("total").get<capacity>()};
     else if (r.type == "capacity_reserved")
       out = capacity_reserved{j.at("placements").get<std::vector<reservation>>()};
+    else if (r.type == "unknown_domain_removed")
+      out = j.get<unknown_domain_removed>();
     else if (r.type == "capacity_released")
       out = capacity_released{j.at("instance_id").get<std::string>()};
     else

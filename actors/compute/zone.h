@@ -51,7 +51,13 @@ struct reserve {
 struct release {
   std::string instance_id;
 };
-using command = std::variant<register_node, reserve, release>;
+// A node destroyed a domain the log knew nothing of (the audit trail).
+struct record_removal {
+  std::string node_id;
+  std::string instance_id;  // the domain's name
+  int64_t at_ms = 0;
+};
+using command = std::variant<register_node, reserve, release, record_removal>;
 
 // ---- Events
 struct node_registered {
@@ -64,7 +70,12 @@ struct capacity_reserved {
 struct capacity_released {
   std::string instance_id;
 };
-using event = std::variant<node_registered, capacity_reserved, capacity_released>;
+struct unknown_domain_removed {
+  std::string node_id;
+  std::string instance_id;
+  int64_t at_ms = 0;
+};
+using event = std::variant<node_registered, capacity_reserved, capacity_released, unknown_domain_removed>;
 
 // ---- State
 struct node {

@@ -171,7 +171,11 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
                                 "Client.UserInitiatedShutdown: User initiated shutdown", cmd.at_ms)},
                     {}};
           },
-          [&](const observe& cmd) -> decision_t { return on_observation(s, cmd); },
+          [&](const observe& cmd) -> decision_t {
+            auto d = on_observation(s, cmd);
+            if (!cmd.repair.empty() && !d.error) d.events.insert(d.events.begin(), repaired{cmd.repair, cmd.at_ms});
+            return d;
+          },
           [&](const modify_sizing& cmd) -> decision_t {
             if (s.status != lifecycle::stopped) return incorrect_state(s, "modified");
             if (cmd.size == s.spec.size) return {};
@@ -213,6 +217,7 @@ state aggregate::apply(state s, const event& e) {
                  },
                  [&](const reboot_requested&) { ++s.reboot_generation; },
                  [&](const rebooted& ev) { s.reboot_done = std::max(s.reboot_done, ev.generation); },
+                 [&](const repaired&) {},  // audit only
                  [&](const sizing_changed& ev) { s.spec.size = ev.size; },
                  [&](const user_data_changed& ev) { s.spec.user_data = ev.user_data; },
                  [&](const tags_changed& ev) { s.spec.tags = apply_tag_change(std::move(s.spec.tags), ev); },
@@ -229,6 +234,9 @@ persistence::new_event aggregate::encode(const event& e) {
             return persistence::new_event{"state_changed", 1, json(ev).dump()};
           },
           [](const reboot_requested&) { return persistence::new_event{"reboot_requested", 1, "{}"}; },
+          [](const repaired& ev) {
+            return persistence::new_event{"repaired", 1, json{{"what", ev.what}, {"at_ms", ev.at_ms}}.dump()};
+          },
           [](const rebooted& ev) {
             return persistence::new_event{"rebooted", 1, json{{"generation", ev.generation}}.dump()};
           },
@@ -254,6 +262,8 @@ status aggregate::decode(const persistence::event_record& r, event& out) {
       out = j.get<state_changed>();
     else if (r.type == "reboot_requested")
       out = reboot_requested{};
+    else if (r.type == "repaired")
+      out = repaired{j.at("what").get<std::string>(), j.at("at_ms").get<int64_t>()};
     else if (r.type == "rebooted")
       out = rebooted{j.at("generation").get<uint64_t>()};
     else if (r.type == "sizing_changed")

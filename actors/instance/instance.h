@@ -82,6 +82,7 @@ struct observe {
   std::string detail;  // for failures: the hypervisor's message
   int64_t at_ms = 0;
   uint64_t rebooted_generation = 0;  // the newest reboot request the node has carried out
+  std::string repair;                // a repair the node made (e.g. recreated a vanished domain)
 };
 struct modify_sizing {
   sizing size;
@@ -111,13 +112,18 @@ struct reboot_requested {};
 struct rebooted {
   uint64_t generation = 0;
 };
+// A node repaired the instance's domain: the audit trail of reconciliation.
+struct repaired {
+  std::string what;
+  int64_t at_ms = 0;
+};
 struct sizing_changed {
   sizing size;
 };
 struct user_data_changed {
   std::string user_data;
 };
-using event = std::variant<launched, state_changed, reboot_requested, rebooted, sizing_changed,
+using event = std::variant<launched, state_changed, reboot_requested, rebooted, repaired, sizing_changed,
                            user_data_changed, tags_changed>;
 
 // ---- State

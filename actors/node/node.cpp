@@ -124,10 +124,13 @@ observed_instance observe(const std::string& id, observation what, std::string d
 
 // Starts (defining first if needed) a domain that should run.
 observed_instance bring_up(node_state& st, const desired_instance& d, domain_state now) {
+  std::string repair;
   if (now == domain_state::absent) {
-    if (!d.first_boot)
+    if (!d.first_boot) {
+      repair = "node " + st.cfg.node_id + " recreated the domain, which had vanished while it should run";
       spdlog::warn("node {}: repair: {} should be running but has no domain; recreating it",
                    st.cfg.node_id, d.instance_id);
+    }
     if (auto r = define_domain(st, d); !r) return observe(d.instance_id, obs_failed, r.message);
   }
   if (auto r = st.driver->start(d.instance_id); !r) return observe(d.instance_id, obs_failed, r.message);
@@ -136,6 +139,7 @@ observed_instance bring_up(node_state& st, const desired_instance& d, domain_sta
   spdlog::info("node {}: started {}", st.cfg.node_id, d.instance_id);
   auto seen = observe(d.instance_id, obs_running);
   seen.rebooted_generation = d.reboot_generation;
+  seen.repair = std::move(repair);
   return seen;
 }
 
@@ -200,8 +204,9 @@ observed_instance reconcile_one(node_state& st, const desired_instance& d, domai
   return observe(id, obs_failed, "unknown desired power state");
 }
 
-// Destroys kumo domains nobody asked for, after a grace period.
-void collect_orphans(node_state& st, const std::vector<hypervisor::domain_info>& domains) {
+// Destroys kumo domains nobody asked for, after a grace period, and says which.
+std::vector<std::string> collect_orphans(node_state& st, const std::vector<hypervisor::domain_info>& domains) {
+  std::vector<std::string> removed;
   std::map<std::string, clock::time_point> still;
   for (const auto& dom : domains) {
     if (!dom.kumo || st.desired.count(dom.name)) continue;
@@ -215,8 +220,10 @@ void collect_orphans(node_state& st, const std::vector<hypervisor::domain_info>&
     st.driver->destroy(dom.name);
     st.driver->undefine(dom.name);
     remove_files(st, dom.name);
+    removed.push_back(dom.name);
   }
   st.orphan_since = std::move(still);
+  return removed;
 }
 
 node_report reconcile(node_state& st) {
@@ -228,7 +235,7 @@ node_report reconcile(node_state& st) {
     auto it = now.find(id);
     report.instances.push_back(reconcile_one(st, d, it == now.end() ? domain_state::absent : it->second));
   }
-  if (st.assigned) collect_orphans(st, domains);
+  if (st.assigned) report.removed_domains = collect_orphans(st, domains);
   return report;
 }
 

@@ -63,11 +63,13 @@ struct observed_instance {
   uint8_t what = 0;    // 0 running, 1 shut off, 2 absent, 3 failed
   std::string detail;  // why it failed, or the repair the node made
   uint64_t rebooted_generation = 0;  // newest reboot request carried out
+  std::string repair;                // what the node just repaired (recorded as an event)
 };
 
 struct node_report {
   std::string node_id;
   std::vector<observed_instance> instances;
+  std::vector<std::string> removed_domains;  // kumo domains the log did not know, destroyed
 };
 
 template <class Inspector>
@@ -88,11 +90,11 @@ typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observed_instance& x) {
   return f(caf::meta::type_name("kumo::observed_instance"), x.instance_id, x.what, x.detail,
-           x.rebooted_generation);
+           x.rebooted_generation, x.repair);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
-  return f(caf::meta::type_name("kumo::node_report"), x.node_id, x.instances);
+  return f(caf::meta::type_name("kumo::node_report"), x.node_id, x.instances, x.removed_domains);
 }
 
 // Registers the types above; both ends of a CAF connection must call it.

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 using namespace kumo;
@@ -120,6 +121,15 @@ struct compute_core {
     return err;
   }
 
+  std::multiset<std::string> event_types(const std::string& stream) {
+    std::multiset<std::string> out;
+    store->read_stream(stream, 1, [&](const persistence::event_record& r) {
+      out.insert(r.type);
+      return true;
+    });
+    return out;
+  }
+
   caf::actor_system_config cfg;
   std::shared_ptr<hypervisor::driver> driver;
   std::unique_ptr<persistence::event_store> store;
@@ -224,6 +234,11 @@ TEST(Compute, UnknownDomainsAreRemovedAndVanishedOnesRecreated) {
   ASSERT_TRUE(driver->undefine(i1));
   EXPECT_TRUE(eventually([&] { return driver->state(i1) == hypervisor::domain_state::running; }));
   EXPECT_TRUE(core.has_state(i1, lifecycle::running));
+  // Both repairs are events, so `kumoctl audit` shows them.
+  EXPECT_TRUE(eventually([&] {
+    return core.event_types("instance/" + instance::aggregate_id(account_id, i1)).count("repaired") == 1 &&
+           core.event_types("zone/kumo-1a").count("unknown_domain_removed") == 1;
+  }));
 }
 
 TEST(Compute, SilentNodeMakesItsInstancesImpairedUntilItReturns) {

@@ -133,7 +133,7 @@ TEST(Instance, EventsAndSnapshotsSurviveTheCodec) {
   using namespace instance;
   expect_codec_round_trip<aggregate>(
       {launched{spec_of()}, state_changed{lifecycle::pending, lifecycle::running, "", "", false, 5},
-       reboot_requested{}, rebooted{1}, state_changed{lifecycle::running, lifecycle::stopping, "c", "m", true, 6},
+       reboot_requested{}, rebooted{1}, repaired{"recreated", 7}, state_changed{lifecycle::running, lifecycle::stopping, "c", "m", true, 6},
        sizing_changed{{"m1.large", 2, 512, 10}}, user_data_changed{"aGVsbG8="},
        tags_changed{{{"Name", "web"}}, {}}});
 }
@@ -177,8 +177,12 @@ TEST(Zone, PlacesByPolicyAndNeverOverbooks) {
   EXPECT_EQ(released.nodes.at(packed.reservations.at("i-1").node_id).used, (capacity{1, 256, 5}));
   EXPECT_TRUE(A::decide("kumo-1a", released, release{"i-1"}).events.empty());
 
+  auto audit = A::decide("kumo-1a", released, record_removal{"a", "i-0000000000000dead", 9});
+  ASSERT_EQ(audit.events.size(), 1u);
+  EXPECT_EQ(fold<A>(audit.events, released), released);  // audit only: the ledger is unchanged
   expect_codec_round_trip<A>({node_registered{"a", {4, 1024, 100}},
-                              capacity_reserved{{{"i-1", "a", {1, 256, 5}, 7}}}, capacity_released{"i-1"}});
+                              capacity_reserved{{{"i-1", "a", {1, 256, 5}, 7}}}, capacity_released{"i-1"},
+                              unknown_domain_removed{"a", "i-0000000000000dead", 9}});
 }
 
 TEST(ClientToken, SameParametersRepeatDifferentParametersMismatch) {
