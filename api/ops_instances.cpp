@@ -391,6 +391,12 @@ void describe_instances(const op_ptr& c) {
 
 // ---- DescribeInstanceStatus
 
+// EC2's status checks: a running instance whose node stopped reporting is impaired.
+std::string status_of(const instance_view& v) {
+  if (v.state.status != lifecycle::running) return "not-applicable";
+  return v.node_available ? "ok" : "impaired";
+}
+
 void describe_instance_status(const op_ptr& c) {
   auto filters = checked_filters(c, {"availability-zone", "instance-state-name", "instance-state-code",
                                      "system-status.status", "instance-status.status"});
@@ -404,10 +410,7 @@ void describe_instance_status(const op_ptr& c) {
     if (!named_instances(c, all, *ids)) return;
     std::vector<const instance_view*> selected;
     for (const auto& v : all) {
-      auto status = [&] {
-        if (v.state.status != lifecycle::running) return std::string("not-applicable");
-        return std::string(v.node_available ? "ok" : "impaired");
-      }();
+      const auto status = status_of(v);
       if (!listed(*ids, v.state.spec.instance_id)) continue;
       if (!include_all.value_or(false) && v.state.status != lifecycle::running) continue;
       if (!matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
@@ -424,7 +427,7 @@ void describe_instance_status(const op_ptr& c) {
     for (size_t i = page->begin; i < page->end; ++i) {
       const auto& v = *selected[i];
       const bool running = v.state.status == lifecycle::running;
-      const std::string status = !running ? "not-applicable" : v.node_available ? "ok" : "impaired";
+      const std::string status = status_of(v);
       const std::string check = !running ? "initializing" : v.node_available ? "passed" : "failed";
       w.open("item").leaf("instanceId", v.state.spec.instance_id).leaf("availabilityZone", v.state.spec.zone);
       write_state(w, "instanceState", v.state.status);
