@@ -17,13 +17,12 @@ Needs root (tools/libvirtd starts libvirtd, tools/mkimage builds the guest).
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import unittest
 
 from test_ec2_api import Kumod, client
-from test_instances import GUEST_DIR, ROOT, eventually, virsh
+from test_instances import eventually, prepare_guest_tools, register_demo_image, virsh
 
 # One node with room for a few guests; a short ACPI grace bounds a stop.
 FLAGS = ("--hypervisor=libvirt", "--node-vcpus=8", "--node-memory-mib=4096", "--node-disk-gib=100",
@@ -81,16 +80,11 @@ def holds(fn, seconds, what):
 class ComputeCrashTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        for tool, args in (("libvirtd", []), ("mkimage", [GUEST_DIR])):
-            r = subprocess.run([os.path.join(ROOT, "tools", tool)] + args, capture_output=True, text=True)
-            assert r.returncode == 0, "tools/%s failed:\n%s%s" % (tool, r.stdout, r.stderr)
+        prepare_guest_tools()
         cls.all_launched = []
         cls.k = Kumod(*FLAGS)
         cls.a = client(cls.k, cls.k.admin_key, cls.k.admin_secret)
-        kernel = cls.a.register_image(Name="demo-kernel", ImageLocation=os.path.join(GUEST_DIR, "vmlinuz"))
-        ramdisk = cls.a.register_image(Name="demo-ramdisk", ImageLocation=os.path.join(GUEST_DIR, "initrd.img"))
-        cls.image = cls.a.register_image(Name="demo", KernelId=kernel["ImageId"],
-                                         RamdiskId=ramdisk["ImageId"])["ImageId"]
+        cls.image = register_demo_image(cls.a)
 
     @classmethod
     def tearDownClass(cls):

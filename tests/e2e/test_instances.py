@@ -33,12 +33,25 @@ def virsh(*args):
     return subprocess.run(["virsh", "-c", "qemu:///system"] + list(args), capture_output=True, text=True)
 
 
+def prepare_guest_tools():
+    """Starts libvirtd and builds the demo guest (both idempotent); raises on failure."""
+    for tool, args in (("libvirtd", []), ("mkimage", [GUEST_DIR])):
+        r = subprocess.run([os.path.join(ROOT, "tools", tool)] + args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError("tools/%s failed:\n%s%s" % (tool, r.stdout, r.stderr))
+
+
+def register_demo_image(ec2):
+    """Registers the demo guest's kernel, ramdisk and machine image; returns the emi- id."""
+    kernel = ec2.register_image(Name="demo-kernel", ImageLocation=os.path.join(GUEST_DIR, "vmlinuz"))
+    ramdisk = ec2.register_image(Name="demo-ramdisk", ImageLocation=os.path.join(GUEST_DIR, "initrd.img"))
+    return ec2.register_image(Name="demo", KernelId=kernel["ImageId"], RamdiskId=ramdisk["ImageId"])["ImageId"]
+
+
 class InstancesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        for tool, args in (("libvirtd", []), ("mkimage", [GUEST_DIR])):
-            r = subprocess.run([os.path.join(ROOT, "tools", tool)] + args, capture_output=True, text=True)
-            assert r.returncode == 0, "tools/%s failed:\n%s%s" % (tool, r.stdout, r.stderr)
+        prepare_guest_tools()
         # 4 vCPUs on the one node: capacity errors are reachable; short ACPI grace.
         cls.k = Kumod("--hypervisor=libvirt", "--node-vcpus=4", "--node-memory-mib=4096",
                       "--node-disk-gib=100", "--stop-grace-seconds=20")
@@ -47,10 +60,7 @@ class InstancesTest(unittest.TestCase):
         assert out.returncode == 0, out.stderr
         b = json.loads(out.stdout)
         cls.b = client(cls.k, b["access_key_id"], b["secret_access_key"])
-        kernel = cls.a.register_image(Name="demo-kernel", ImageLocation=os.path.join(GUEST_DIR, "vmlinuz"))
-        ramdisk = cls.a.register_image(Name="demo-ramdisk", ImageLocation=os.path.join(GUEST_DIR, "initrd.img"))
-        cls.image = cls.a.register_image(Name="demo", KernelId=kernel["ImageId"],
-                                         RamdiskId=ramdisk["ImageId"])["ImageId"]
+        cls.image = register_demo_image(cls.a)
         cls.launched = []
 
     @classmethod

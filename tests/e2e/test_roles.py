@@ -15,7 +15,7 @@ import threading
 import unittest
 
 from test_ec2_api import BIN, Kumod, client
-from test_instances import GUEST_DIR, ROOT, eventually, virsh
+from test_instances import eventually, prepare_guest_tools, register_demo_image, virsh
 
 
 class Node:
@@ -41,9 +41,7 @@ def qemu_pid(name):
 
 class RolesTest(unittest.TestCase):
     def setUp(self):
-        for tool, args in (("libvirtd", []), ("mkimage", [GUEST_DIR])):
-            r = subprocess.run([os.path.join(ROOT, "tools", tool)] + args, capture_output=True, text=True)
-            self.assertEqual(r.returncode, 0, "tools/%s failed:\n%s%s" % (tool, r.stdout, r.stderr))
+        prepare_guest_tools()
         self.cloud = Kumod("--role=cloud,cluster", "--cluster-listen=127.0.0.1:0")
         self.addCleanup(self.cloud.stop)
         ready = next(l for l in self.cloud.log if "kumod ready" in l)
@@ -52,10 +50,7 @@ class RolesTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.node_dir, True)
         self.node = None
         self.ec2 = client(self.cloud, self.cloud.admin_key, self.cloud.admin_secret)
-        kernel = self.ec2.register_image(Name="demo-kernel", ImageLocation=os.path.join(GUEST_DIR, "vmlinuz"))
-        ramdisk = self.ec2.register_image(Name="demo-ramdisk", ImageLocation=os.path.join(GUEST_DIR, "initrd.img"))
-        self.image = self.ec2.register_image(Name="demo", KernelId=kernel["ImageId"],
-                                             RamdiskId=ramdisk["ImageId"])["ImageId"]
+        self.image = register_demo_image(self.ec2)
 
     def start_node(self):
         self.node = Node(self.cluster, self.node_dir)
