@@ -14,7 +14,7 @@
 namespace kumo::actors {
 
 cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_store& store,
-                                 compute_config compute) {
+                                 compute_config compute, storage_config storage) {
   cloud_actors c;
   c.journal = spawn_journal(sys, store);
   c.accounts = account::spawn_registry(sys, c.journal, store);
@@ -25,7 +25,13 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.security_groups_view = security_group::spawn_view(sys, c.journal, store);
   c.images = image::spawn_registry(sys, c.journal, store);
   c.images_view = image::spawn_view(sys, c.journal, store);
-  auto cc = spawn_compute(sys, c.journal, store, std::move(compute));
+  if (!storage.data_dir.empty()) {
+    auto sa = spawn_storage(sys, c.journal, store, std::move(storage));
+    c.volumes = sa.volumes;
+    c.snapshots = sa.snapshots;
+    c.storage = sa.controller;
+  }
+  auto cc = spawn_compute(sys, c.journal, store, std::move(compute), c.volumes);
   c.instances = cc.instances;
   c.zones = cc.zones;
   c.compute = cc.controller;
@@ -35,12 +41,15 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute})
+  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute, storage}) {
+    if (!view) continue;
     self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
         .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
                  [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
+  }
   for (auto* a : {&client_tokens, &compute, &instances, &zones, &accounts_view, &accounts, &keypairs_view,
-                  &keypairs, &security_groups_view, &security_groups, &images_view, &images, &journal}) {
+                  &keypairs, &security_groups_view, &security_groups, &images_view, &images, &storage, &snapshots, &volumes, &journal}) {
+    if (!*a) continue;
     self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/compute/compute.h"
+#include "actors/storage/storage_actors.h"
 #include "persistence/event_store.h"
 
 #include <caf/actor.hpp>
@@ -24,9 +25,12 @@ struct cloud_actors {
   caf::actor zones;      // Zone aggregate registry (the scheduler's ledger)
   caf::actor compute;    // the cluster's compute controller (and instances view)
   caf::actor client_tokens;  // ClientToken aggregate registry (idempotent calls)
+  caf::actor volumes;    // Volume aggregate registry (storage role; null without it)
+  caf::actor snapshots;  // Snapshot aggregate registry (storage role)
+  caf::actor storage;    // the storage controller and volumes/snapshots view (storage role)
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,
-                            compute_config compute = {});
+                            compute_config compute = {}, storage_config storage = {});
   // Checkpoints the views and stops every actor, so the actor system can be
   // destroyed. Everything acknowledged is durable already; this only shortens
   // the next start's replay.

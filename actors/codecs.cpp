@@ -7,6 +7,8 @@
 #include "actors/instance/instance.h"
 #include "actors/keypair/keypair.h"
 #include "actors/securitygroup/security_group.h"
+#include "actors/storage/snapshot.h"
+#include "actors/storage/volume.h"
 
 namespace kumo::actors {
 namespace {
@@ -28,6 +30,8 @@ persistence::status decode_any(const persistence::event_record& r) {
   if (kind == instance::aggregate::kind) return decode_as<instance::aggregate>(r);
   if (kind == zone::aggregate::kind) return decode_as<zone::aggregate>(r);
   if (kind == client_token::aggregate::kind) return decode_as<client_token::aggregate>(r);
+  if (kind == volume::aggregate::kind) return decode_as<volume::aggregate>(r);
+  if (kind == snapshot::aggregate::kind) return decode_as<snapshot::aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

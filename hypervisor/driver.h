@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,9 @@ class driver {
   // Hot-plug on a running domain (and in its persistent definition).
   virtual result attach_disk(const std::string& name, const disk_spec& disk) = 0;
   virtual result detach_disk(const std::string& name, const std::string& target_dev) = 0;
+  // The disks the domain has now (live when running, else its definition);
+  // empty when there is no such domain, nullopt when the hypervisor could not say.
+  virtual std::optional<std::vector<disk_spec>> disks(const std::string& name) = 0;
   virtual result attach_nic(const std::string& name, const nic_spec& nic) = 0;
   virtual result detach_nic(const std::string& name, const std::string& mac) = 0;
 

@@ -103,6 +103,13 @@ class fake_driver final : public driver {
     }, "");
   }
 
+  std::optional<std::vector<disk_spec>> disks(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto it = domains_.find(name);
+    if (it == domains_.end()) return std::vector<disk_spec>{};
+    return it->second.spec.disks;
+  }
+
   result attach_nic(const std::string& name, const nic_spec& nic) override {
     return change(name, [&](domain& d) -> result {
       d.spec.nics.push_back(nic);

@@ -143,6 +143,24 @@ std::string disk_xml(const disk_spec& d) {
   return x.str();
 }
 
+// The file-backed disks of a domain's XML (the inverse of disk_xml).
+std::vector<disk_spec> disks_in(const std::string& xml) {
+  std::vector<disk_spec> out;
+  for (size_t at = 0; (at = xml.find("<disk ", at)) != std::string::npos;) {
+    auto end = xml.find("</disk>", at);
+    if (end == std::string::npos) break;
+    auto block = xml.substr(at, end - at);
+    at = end;
+    disk_spec d;
+    d.path = attribute_after(block, "<source ", "file");
+    d.target_dev = attribute_after(block, "<target ", "dev");
+    d.format = attribute_after(block, "<driver ", "type");
+    d.read_only = block.find("<readonly/>") != std::string::npos;
+    if (!d.path.empty()) out.push_back(std::move(d));
+  }
+  return out;
+}
+
 std::string nic_xml(const nic_spec& n) {
   std::ostringstream x;
   // No bridge: the guest still gets its NIC, on a tap plugged into nothing.
@@ -608,6 +626,31 @@ class libvirt_driver final : public driver {
     // libvirt finds a disk by its target alone.
     auto xml = "<disk type='file' device='disk'><target dev='" + xml_escape(target_dev) + "' bus='virtio'/></disk>";
     return change_device("detach disk " + target_dev + " from", name, xml, false);
+  }
+
+  std::optional<std::vector<disk_spec>> disks(const std::string& name) override {
+    std::string xml;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto r = ensure_connected_locked(); !r) {
+        spdlog::warn("libvirt: disks of {}: {}", name, r.message);
+        return std::nullopt;
+      }
+      domain_handle d{virDomainLookupByName(conn_, name.c_str())};
+      if (!d) {
+        if (last_error_code() == VIR_ERR_NO_DOMAIN) return std::vector<disk_spec>{};
+        spdlog::warn("libvirt: disks of {}: {}", name, last_error());
+        return std::nullopt;
+      }
+      char* raw = virDomainGetXMLDesc(d.p, 0);  // live when running, else the definition
+      if (!raw) {
+        spdlog::warn("libvirt: disks of {}: {}", name, last_error());
+        return std::nullopt;
+      }
+      xml = raw;
+      free(raw);
+    }
+    return disks_in(xml);
   }
 
   result attach_nic(const std::string& name, const nic_spec& nic) override {

@@ -3,6 +3,8 @@
 #include "actors/runtime/aggregate.h"
 #include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
+#include "actors/storage/attachments.h"
+#include "actors/storage/storage_actors.h"
 #include "persistence/time_format.h"
 
 #include <set>
@@ -30,9 +32,10 @@ struct node_entry {
 // cluster; they are not checkpointed (nodes re-register, reports repeat).
 struct compute_model {
   static constexpr const char* name = "compute";
-  static constexpr uint32_t state_version = 1;
+  static constexpr uint32_t state_version = 2;
 
   aggregate_view<instance::aggregate> instances;
+  storage::attachment_index attachments;  // volumes attached to instances
   std::map<std::string, std::set<std::string>> by_node;  // node id -> aggregate ids
   std::map<std::string, std::string> by_instance_id;     // i-... -> aggregate id
 
@@ -50,6 +53,11 @@ struct compute_model {
   void apply(const persistence::event_record& r) {
     static const std::string prefix = std::string(instance::aggregate::kind) + "/";
     instances.apply(r);
+    for (const auto& instance_id : attachments.apply(r)) {
+      auto it = by_instance_id.find(instance_id);
+      if (const auto* s = it == by_instance_id.end() ? nullptr : instances.find(it->second))
+        dirty_nodes.insert(s->spec.node_id);
+    }
     if (r.stream.compare(0, prefix.size(), prefix) != 0) return;
     const auto id = r.stream.substr(prefix.size());
     const auto* s = instances.find(id);
@@ -60,9 +68,14 @@ struct compute_model {
       to_release.emplace_back(s->spec.zone, s->spec.instance_id);
   }
 
-  std::string save() const { return instances.save(); }
+  std::string save() const {
+    return nlohmann::json{{"instances", instances.save()}, {"volumes", attachments.save()}}.dump();
+  }
   bool load(const std::string& text) {
-    if (!instances.load(text)) return false;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("instances") || !j.contains("volumes")) return false;
+    if (!instances.load(j["instances"].get<std::string>()) || !attachments.load(j["volumes"].get<std::string>()))
+      return false;
     instances.for_each([&](const std::string& id, const instance::state& s) { index(id, s); });
     return true;
   }
@@ -109,7 +122,10 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
   if (node == m.nodes.end() || !node->second.handle) return;
   node_assignment a;
   for (const auto& id : m.by_node[node_id])
-    if (const auto* s = m.instances.find(id); s && !forgotten(*s, cfg)) a.instances.push_back(desired_of(*s));
+    if (const auto* s = m.instances.find(id); s && !forgotten(*s, cfg)) {
+      a.instances.push_back(desired_of(*s));
+      a.instances.back().volumes = storage::desired_volumes(m.attachments.of_instance(s->spec.instance_id));
+    }
   self->send(node->second.handle, assign_atom::value, std::move(a));
 }
 
@@ -143,8 +159,43 @@ void sweep_reservations(controller_actor* self, const caf::actor& zones, const c
     });
 }
 
+// Sends the Volume aggregates what an instance's state or its node's report
+// implies for the volumes attached to it (see storage::attachment_orders).
+void order_attachments(controller_actor* self, const caf::actor& volumes, const instance::state& s,
+                       const std::vector<std::string>* node_has) {
+  auto& m = self->state.model;
+  if (!volumes) return;
+  const bool gone = s.status == lifecycle::terminated;
+  for (auto& o : storage::attachment_orders(gone, m.attachments.of_instance(s.spec.instance_id), node_has)) {
+    if (!m.attachments.in_flight.insert(o.volume_id).second) continue;
+    auto id = o.volume_id;
+    self->request(volumes, request_timeout, id, std::move(o.cmd),
+                  request_meta{"kumo:cluster", "attachment-" + s.spec.instance_id})
+        .then(
+            [=](volume_reply& r) {
+              self->state.model.attachments.in_flight.erase(id);
+              if (r.error) spdlog::warn("volume {}: attachment report not applied: {}", id, r.error->message);
+            },
+            [=](caf::error& e) {
+              self->state.model.attachments.in_flight.erase(id);
+              spdlog::warn("volume {}: attachment report not applied: {}", id, self->system().render(e));
+            });
+  }
+}
+
+// Volumes still attached to terminated instances are detached (and deleted
+// when they were to be deleted on termination).
+void release_volumes_of_terminated(controller_actor* self, const caf::actor& volumes) {
+  auto& m = self->state.model;
+  for (const auto& instance_id : m.attachments.instances()) {
+    auto it = m.by_instance_id.find(instance_id);
+    const auto* s = it == m.by_instance_id.end() ? nullptr : m.instances.find(it->second);
+    if (s && s->status == lifecycle::terminated) order_attachments(self, volumes, *s, nullptr);
+  }
+}
+
 void on_report(controller_actor* self, const caf::actor& instances, const caf::actor& zones,
-               const node_report& report) {
+               const caf::actor& volumes, const node_report& report) {
   auto& m = self->state.model;
   const auto zone_of_node = m.nodes.count(report.node_id) ? m.nodes[report.node_id].capacity.zone : "";
   for (const auto& name : report.removed_domains)
@@ -162,6 +213,7 @@ void on_report(controller_actor* self, const caf::actor& instances, const caf::a
     const auto id = it->second;
     const auto* s = m.instances.find(id);
     if (!s || s->spec.node_id != report.node_id || o.what > 3) continue;
+    if (o.volumes_seen) order_attachments(self, volumes, *s, &o.volumes);
     instance::observe cmd{static_cast<instance::observed>(o.what), o.detail, persistence::now_ms(),
                           o.rebooted_generation, o.repair};
     // The aggregate's own pure decide says whether this report changes anything.
@@ -184,7 +236,7 @@ void on_report(controller_actor* self, const caf::actor& instances, const caf::a
 }
 
 caf::behavior controller(controller_actor* self, persistence::event_store* store, caf::actor journal,
-                         caf::actor instances, caf::actor zones, compute_config cfg) {
+                         caf::actor instances, caf::actor zones, caf::actor volumes, compute_config cfg) {
   self->state.after_fold = [=] {
     auto& m = self->state.model;
     for (const auto& n : m.dirty_nodes) push(self, n, cfg);
@@ -235,7 +287,7 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
         if (!it->second.available) spdlog::info("node {}: reporting again", report.node_id);
         it->second.last_seen = clock::now();
         it->second.available = true;
-        on_report(self, instances, zones, report);
+        on_report(self, instances, zones, volumes, report);
       },
       [=](place_atom, place_request& req, request_meta& meta) -> caf::result<place_reply> {
         const auto zone = req.zone.empty() ? cfg.zones.front() : req.zone;
@@ -301,6 +353,7 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
           push(self, id, cfg);
         }
         if (++m.resyncs % sweep_every == 1) sweep_reservations(self, zones, cfg);
+        release_volumes_of_terminated(self, volumes);
         self->delayed_send(self, cfg.resync_interval, reconcile_atom::value);
       });
 }
@@ -308,11 +361,11 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
 }  // namespace
 
 compute_actors spawn_compute(caf::actor_system& sys, const caf::actor& journal,
-                             persistence::event_store& store, compute_config cfg) {
+                             persistence::event_store& store, compute_config cfg, caf::actor volumes) {
   compute_actors c;
   c.instances = spawn_aggregate_registry<instance::aggregate>(sys, journal, store);
   c.zones = spawn_aggregate_registry<zone::aggregate>(sys, journal, store);
-  c.controller = sys.spawn(controller, &store, journal, c.instances, c.zones, std::move(cfg));
+  c.controller = sys.spawn(controller, &store, journal, c.instances, c.zones, std::move(volumes), std::move(cfg));
   return c;
 }
 

@@ -64,8 +64,11 @@ struct compute_actors {
   caf::actor controller;  // the cluster's compute controller (also the instances view)
 };
 
+// `volumes`: the Volume aggregate registry (storage role), told when nodes
+// plug volumes in or out; null when this cloud has no storage.
 compute_actors spawn_compute(caf::actor_system& sys, const caf::actor& journal,
-                             persistence::event_store& store, compute_config cfg);
+                             persistence::event_store& store, compute_config cfg,
+                             caf::actor volumes = {});
 
 using instance_reply = command_reply<instance::aggregate>;
 using zone_reply = command_reply<zone::aggregate>;

@@ -1,4 +1,5 @@
 #include "actors/node/node.h"
+#include "actors/node/volumes.h"
 
 #include "actors/protocol/messages.h"
 #include "actors/protocol/node.h"
@@ -109,6 +110,7 @@ hypervisor::result define_domain(node_state& st, const desired_instance& d) {
   hypervisor::disk_spec disk;
   if (auto r = prepare_disk(d, dir, disk); !r) return r;
   spec.disks.push_back(disk);
+  add_volume_disks(d, spec.disks);
   return st.driver->define(spec);
 }
 
@@ -233,7 +235,9 @@ node_report reconcile(node_state& st) {
   for (const auto& dom : domains) now[dom.name] = dom.state;
   for (const auto& [id, d] : st.desired) {
     auto it = now.find(id);
-    report.instances.push_back(reconcile_one(st, d, it == now.end() ? domain_state::absent : it->second));
+    auto seen = reconcile_one(st, d, it == now.end() ? domain_state::absent : it->second);
+    if (static_cast<desired_power>(d.power) != desired_power::absent) reconcile_volumes(*st.driver, st.cfg.node_id, d, seen);
+    report.instances.push_back(std::move(seen));
   }
   if (st.assigned) report.removed_domains = collect_orphans(st, domains);
   return report;

@@ -33,6 +33,13 @@ struct node_capacity {
   std::string hypervisor;  // driver description, for logs and DescribeInstances' hypervisor
 };
 
+// A volume that should be plugged into an instance (see actors/storage).
+struct desired_volume {
+  std::string volume_id;   // vol-...
+  std::string path;        // its backing file, reachable from the node
+  std::string target_dev;  // virtio disk: vdb..vdl
+};
+
 // What should be true of one instance on a node.
 enum class desired_power : uint8_t { run = 0, stop = 1, absent = 2 };
 
@@ -51,6 +58,7 @@ struct desired_instance {
   bool force_stop = false;
   uint64_t reboot_generation = 0;  // reboot requests so far
   uint64_t reboot_done = 0;        // of which the log says a node carried out this many
+  std::vector<desired_volume> volumes;  // data volumes to plug in (not the root disk)
 };
 
 struct node_assignment {
@@ -64,6 +72,8 @@ struct observed_instance {
   std::string detail;  // why it failed, or the repair the node made
   uint64_t rebooted_generation = 0;  // newest reboot request carried out
   std::string repair;                // what the node just repaired (recorded as an event)
+  bool volumes_seen = false;         // the node read the domain's disks: `volumes` is the truth
+  std::vector<std::string> volumes;  // vol-... ids plugged into the domain
 };
 
 struct node_report {
@@ -78,10 +88,15 @@ typename Inspector::result_type inspect(Inspector& f, node_capacity& x) {
            x.disk_gib, x.hypervisor);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, desired_volume& x) {
+  return f(caf::meta::type_name("kumo::desired_volume"), x.volume_id, x.path, x.target_dev);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, desired_instance& x) {
   return f(caf::meta::type_name("kumo::desired_instance"), x.instance_id, x.account_id,
            x.instance_type, x.vcpus, x.memory_mib, x.disk_gib, x.kernel_path, x.ramdisk_path,
-           x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation, x.reboot_done);
+           x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation, x.reboot_done,
+           x.volumes);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
@@ -90,7 +105,7 @@ typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observed_instance& x) {
   return f(caf::meta::type_name("kumo::observed_instance"), x.instance_id, x.what, x.detail,
-           x.rebooted_generation, x.repair);
+           x.rebooted_generation, x.repair, x.volumes_seen, x.volumes);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_report& x) {
