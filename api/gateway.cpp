@@ -250,6 +250,8 @@ const op_table& operations() {
     register_tag_ops(t);
     register_image_ops(t);
     register_instance_ops(t);
+    register_volume_ops(t);
+    register_snapshot_ops(t);
     return t;
   }();
   return table;

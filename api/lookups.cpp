@@ -41,4 +41,11 @@ void with_images(const op_ptr& c, std::function<void(std::vector<actors::image::
             [=](caf::error& e) { service_unavailable(c, e); });
 }
 
+void with_instances(const op_ptr& c, std::function<void(std::vector<actors::instance_view>&)> then) {
+  c->self->request(c->cloud->compute, actor_timeout, actors::list_instances_atom::value, c->account_id,
+                   c->read_floor())
+      .then([=](std::vector<actors::instance_view>& all) { then(all); },
+            [=](caf::error& e) { service_unavailable(c, e); });
+}
+
 }  // namespace kumo::api

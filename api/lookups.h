@@ -3,6 +3,7 @@
 // `then`, or answers the request with ServiceUnavailable.
 #pragma once
 
+#include "actors/compute/compute.h"
 #include "actors/image/image.h"
 #include "actors/keypair/keypair.h"
 #include "actors/securitygroup/security_group.h"
@@ -19,5 +20,7 @@ void with_security_groups(const op_ptr& c,
                           std::function<void(std::vector<actors::security_group::state>&)> then);
 // Every image the caller may launch: its own, public ones, shared ones.
 void with_images(const op_ptr& c, std::function<void(std::vector<actors::image::state>&)> then);
+// The caller's instances, as DescribeInstances sees them.
+void with_instances(const op_ptr& c, std::function<void(std::vector<actors::instance_view>&)> then);
 
 }  // namespace kumo::api

@@ -83,6 +83,8 @@ void register_security_group_ops(op_table& t);
 void register_tag_ops(op_table& t);
 void register_image_ops(op_table& t);
 void register_instance_ops(op_table& t);
+void register_volume_ops(op_table& t);
+void register_snapshot_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.
@@ -119,6 +121,9 @@ void write_tag_set(xml_writer& w, const std::vector<actors::resource_tag>& tags)
 // Values of a tag filter name for a resource: "tag-key" -> keys, "tag:K" -> value of K.
 std::vector<std::string> tag_filter_values(const std::string& filter_name,
                                            const std::vector<actors::resource_tag>& tags);
+// "<prefix>-" + 17 hex digits derived from the call's seed: a ClientToken
+// retry gets the same ids; `what` tells the ids of one call apart.
+std::string derived_id(const op_ptr& c, const std::string& prefix, const std::string& what);
 // The AWS timestamp format of responses: 2026-11-25T06:09:52.123Z
 std::string iso_time(int64_t unix_ms);
 

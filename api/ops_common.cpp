@@ -173,6 +173,10 @@ std::vector<std::string> tag_filter_values(const std::string& filter_name,
   return out;
 }
 
+std::string derived_id(const op_ptr& c, const std::string& prefix, const std::string& what) {
+  return prefix + "-" + hmac_sha256_hex(c->seed, what).substr(0, 17);
+}
+
 std::string iso_time(int64_t unix_ms) { return persistence::format_time(unix_ms); }
 
 }  // namespace kumo::api

@@ -28,11 +28,6 @@ constexpr int max_instances_per_call = 100;
 
 // ---- Reading
 
-void with_instances(const op_ptr& c, std::function<void(instances&)> then) {
-  c->self->request(c->cloud->compute, actor_timeout, list_instances_atom::value, c->account_id, c->read_floor())
-      .then([=](instances& all) { then(all); }, [=](caf::error& e) { service_unavailable(c, e); });
-}
-
 const instance_view* find_instance(const instances& all, const std::string& id) {
   for (const auto& v : all)
     if (v.state.spec.instance_id == id) return &v;
@@ -146,11 +141,6 @@ struct launch_plan {
   int max_count = 1;
   std::vector<std::string> instance_ids;
 };
-
-// Deterministic from the seed: a ClientToken retry gets the same ids.
-std::string derived_id(const op_ptr& c, const std::string& prefix, const std::string& what) {
-  return prefix + "-" + hmac_sha256_hex(c->seed, what).substr(0, 17);
-}
 
 void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed) {
   struct gather {

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 namespace kumo::daemon {
 namespace {
@@ -48,11 +49,31 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
     }
   } else if (key == "role") {
     // The cloud and cluster roles always run together (one event log).
-    if (value == "all-in-one") c.role = value;
-    else if (value == "cloud" || value == "cloud,cluster" || value == "cluster,cloud") c.role = "cloud";
-    else if (value == "node") c.role = value;
-    else {
-      error = "--role must be all-in-one, cloud,cluster or node, got '" + value + "'";
+    // Storage keeps its volumes and snapshots in the cloud's event log, so it
+    // runs in the cloud's process (all-in-one has every role).
+    std::set<std::string> roles;
+    for (size_t start = 0;;) {
+      auto comma = value.find(',', start);
+      roles.insert(trim(value.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    const bool storage = roles.erase("storage") > 0;
+    if (value == "all-in-one") {
+      c.role = value;
+      c.storage = true;
+    } else if (roles == std::set<std::string>{"cloud"} || roles == std::set<std::string>{"cloud", "cluster"}) {
+      c.role = "cloud";
+      c.storage = storage;
+    } else if (value == "node") {
+      c.role = value;
+      c.storage = false;
+    } else if (storage && roles.empty()) {
+      error = "--role=storage runs with the cloud role, whose event log holds the volumes: use "
+              "--role=cloud,cluster,storage (or all-in-one)";
+      return false;
+    } else {
+      error = "--role must be all-in-one, cloud,cluster[,storage] or node, got '" + value + "'";
       return false;
     }
   } else if (key == "log-level") {
@@ -120,7 +141,7 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 
 const char* usage() {
   return "usage: kumod [--config=FILE] [--data-dir=DIR] [--listen=HOST:PORT] [--region=NAME]\n"
-         "             [--zones=A,B] [--role=all-in-one|cloud,cluster|node] [--cluster-listen=HOST:PORT]\n"
+         "             [--zones=A,B] [--role=all-in-one|cloud,cluster[,storage]|node] [--cluster-listen=HOST:PORT]\n"
          "             [--cluster=HOST:PORT] [--log-level=trace|debug|info|warn|error]\n"
          "             [--threads=N] [--hypervisor=libvirt|fake] [--libvirt-uri=URI] [--node-id=NAME]\n"
          "             [--node-vcpus=N] [--node-memory-mib=N] [--node-disk-gib=N]\n"

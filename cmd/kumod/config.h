@@ -16,6 +16,7 @@ struct config {
   std::string region = "kumo-1";
   std::vector<std::string> zones;  // availability zones = clusters; default "<region>a"
   std::string role = "all-in-one";     // all-in-one | cloud (cloud+cluster) | node
+  bool storage = true;                 // the storage role (volumes, snapshots) runs in this process
   std::string cluster_listen = "127.0.0.1:8774";  // cloud role: where nodes connect (CAF middleman)
   std::string cluster;                 // node role: HOST:PORT of the cloud's cluster endpoint
   std::string log_level = "info";

@@ -138,7 +138,8 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
-    auto cloud = actors::cloud_actors::spawn(sys, *store, cluster->cluster);
+    auto cloud = actors::cloud_actors::spawn(sys, *store, cluster->cluster,
+                                             {cfg.storage ? cfg.data_dir : std::string{}});
     caf::actor node;
     std::string cluster_endpoint;
     if (local_node) {
