@@ -140,6 +140,8 @@ void describe_snapshots(const op_ptr& c) {
     if (r != "self" && r != c->account_id)
       return c->fail("InvalidParameterValue", "RestorableBy may name only the caller ('self' or its own account)");
   with_snapshots(c, [=](snapshots& all) {
+    // A snapshot being deleted is gone for the user (EC2 has no such state).
+    std::erase_if(all, [](const snapshot::state& s) { return s.status == snapshot::status::deleting; });
     for (const auto& id : *ids)
       if (std::none_of(all.begin(), all.end(), [&](const snapshot::state& s) { return s.snapshot_id == id; }))
         return fail_not_found(c, id);
