@@ -5,6 +5,7 @@
 // Commands go to the Instance aggregate "<account>/<instance id>"; placement
 // goes through the compute controller (the Zone aggregate's ledger); reads
 // come from the controller's instances view, scoped to the caller's account.
+#include "api/block_devices.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/sigv4.h"
@@ -85,7 +86,19 @@ void write_groups(xml_writer& w, const instance::launch_spec& spec) {
   w.close("groupSet");
 }
 
-void write_instance(xml_writer& w, const instance::state& s) {
+void write_block_devices(xml_writer& w, const std::vector<instance_volume>& volumes) {
+  w.open("blockDeviceMapping");
+  for (const auto& v : volumes) {
+    w.open("item").leaf("deviceName", v.device).open("ebs").leaf("volumeId", v.volume_id).leaf("status", v.status);
+    w.leaf("attachTime", iso_time(v.attach_ms)).leaf("deleteOnTermination", v.delete_on_termination ? "true" : "false");
+    w.close("ebs").close("item");
+  }
+  w.close("blockDeviceMapping");
+}
+
+using volumes_by_instance = std::map<std::string, std::vector<instance_volume>>;
+
+void write_instance(xml_writer& w, const instance::state& s, const volumes_by_instance& volumes = {}) {
   const auto& spec = s.spec;
   w.open("item").leaf("instanceId", spec.instance_id).leaf("imageId", spec.image_id);
   write_state(w, "instanceState", s.status);
@@ -102,16 +115,18 @@ void write_instance(xml_writer& w, const instance::state& s) {
   if (!spec.client_token.empty()) w.leaf("clientToken", spec.client_token);
   write_tag_set(w, spec.tags);
   write_groups(w, spec);
+  if (auto v = volumes.find(spec.instance_id); v != volumes.end()) write_block_devices(w, v->second);
   w.close("item");
 }
 
 // One <item> of reservationSet (or the body of RunInstances).
-void write_reservation(xml_writer& w, const std::vector<instance::state>& members) {
+void write_reservation(xml_writer& w, const std::vector<instance::state>& members,
+                       const volumes_by_instance& volumes = {}) {
   const auto& first = members.front().spec;
   w.leaf("reservationId", first.reservation_id).leaf("ownerId", first.account_id);
   write_groups(w, first);
   w.open("instancesSet");
-  for (const auto& s : members) write_instance(w, s);
+  for (const auto& s : members) write_instance(w, s, volumes);
   w.close("instancesSet");
 }
 
@@ -140,6 +155,7 @@ struct launch_plan {
   int min_count = 1;
   int max_count = 1;
   std::vector<std::string> instance_ids;
+  std::vector<launch_volume> volumes;  // BlockDeviceMappings, made for each instance
 };
 
 void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed) {
@@ -176,9 +192,11 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
               if (g->error) return c->fail(g->error->code, g->error->message);
               spdlog::info("rid={} RunInstances: {} instance(s) in reservation {} placed in {}", c->request_id,
                            g->launched.size(), plan->base.reservation_id, placed.zone);
-              xml_writer w;
-              write_reservation(w, g->launched);
-              c->respond(w);
+              create_launch_volumes(c, plan->volumes, g->launched, [=] {
+                xml_writer w;
+                write_reservation(w, g->launched);
+                c->respond(w);
+              });
             },
             [=](caf::error& e) {
               if (!g->error) g->error = api_error{"ServiceUnavailable", c->self->system().render(e)};
@@ -311,7 +329,10 @@ void run_instances(const op_ptr& c) {
           add(*g);
         }
         if (plan->base.security_group_ids.empty()) add(*find("default", false));
-        place_and_launch(c, plan);
+        with_launch_volumes(c, [=](std::vector<launch_volume> volumes) {
+          plan->volumes = std::move(volumes);
+          place_and_launch(c, plan);
+        });
       });
     });
   });
@@ -352,10 +373,13 @@ void describe_instances(const op_ptr& c) {
   with_instances(c, [=](instances& all) {
     if (!named_instances(c, all, *ids)) return;
     std::vector<const instance::state*> selected;
+    volumes_by_instance volumes;
     for (const auto& v : all)
       if (listed(*ids, v.state.spec.instance_id) &&
-          matches(*filters, [&](const std::string& f) { return filter_values(v.state, f); }))
+          matches(*filters, [&](const std::string& f) { return filter_values(v.state, f); })) {
         selected.push_back(&v.state);
+        volumes[v.state.spec.instance_id] = v.volumes;
+      }
     // Launch order, then grouped by reservation as EC2 answers.
     std::stable_sort(selected.begin(), selected.end(), [](auto* a, auto* b) {
       return std::tie(a->spec.launch_ms, a->spec.reservation_id, a->spec.launch_index) <
@@ -370,7 +394,7 @@ void describe_instances(const op_ptr& c) {
       const auto& rid = selected[i]->spec.reservation_id;
       for (; i < page->end && selected[i]->spec.reservation_id == rid; ++i) members.push_back(*selected[i]);
       w.open("item");
-      write_reservation(w, members);
+      write_reservation(w, members, volumes);
       w.close("item");
     }
     w.close("reservationSet");

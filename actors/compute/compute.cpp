@@ -323,7 +323,11 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
             if (forgotten(s, cfg)) continue;
             auto n = m.nodes.find(s.spec.node_id);
             bool up = n != m.nodes.end() && n->second.available;
-            out.push_back({std::move(s), up});
+            std::vector<instance_volume> volumes;
+            for (const auto& v : m.attachments.of_instance(s.spec.instance_id))
+              volumes.push_back({v.attach.device, v.volume_id, volume::name_of(v.attach.state), v.attach.at_ms,
+                                 v.attach.delete_on_termination});
+            out.push_back({std::move(s), up, std::move(volumes)});
           }
           return out;
         });

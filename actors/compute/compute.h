@@ -52,10 +52,20 @@ struct place_reply {
   std::map<std::string, std::string> node_of;  // instance id -> node id
 };
 
+// An EBS volume attached to an instance (DescribeInstances' blockDeviceMapping).
+struct instance_volume {
+  std::string device;     // /dev/sdf
+  std::string volume_id;
+  std::string status;     // attaching | attached | detaching
+  int64_t attach_ms = 0;
+  bool delete_on_termination = false;
+};
+
 // One instance as Describe* sees it.
 struct instance_view {
   instance::state state;
   bool node_available = true;  // false: its node stopped reporting (system status impaired)
+  std::vector<instance_volume> volumes;
 };
 
 struct compute_actors {

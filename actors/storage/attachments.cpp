@@ -56,7 +56,8 @@ bool attachment_index::load(const std::string& text) {
 std::vector<desired_volume> desired_volumes(const std::vector<volume::state>& attached) {
   std::vector<desired_volume> out;
   for (const auto& v : attached)
-    if (v.attach.state == volume::attach_status::attaching || v.attach.state == volume::attach_status::attached)
+    if (v.status == volume::status::in_use &&
+        (v.attach.state == volume::attach_status::attaching || v.attach.state == volume::attach_status::attached))
       out.push_back({v.volume_id, v.spec.file_path, v.attach.target_dev});
   return out;
 }

@@ -29,7 +29,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(volume_spec, size_gib, zone, volume_type, iop
                                    file_path, client_token, created_ms, tags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(attachment, instance_id, device, target_dev, state, at_ms,
                                    delete_on_termination)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(created, owner_id, volume_id, spec)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(created, owner_id, volume_id, spec, attach)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, retired, owner_id, volume_id, spec, status, status_detail,
                                    attach)
 
@@ -105,7 +105,17 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
                                         "Volume size must be 1-" + std::to_string(max_size_gib) + " GiB");
             if (cmd.spec.file_path.empty() || cmd.spec.zone.empty())
               return decision_t::refuse("InvalidParameterValue", "a volume needs a zone and a backing file");
-            return {{created{id.substr(0, 12), volume_id, cmd.spec}}, {}};
+            auto attach = cmd.attach_to;
+            if (!attach.instance_id.empty()) {
+              auto dev = target_dev_of(attach.device);
+              if (!dev)
+                return decision_t::refuse("InvalidParameterValue", "Invalid value '" + attach.device.substr(0, 32) +
+                                                                       "' for device: use /dev/sdf to /dev/sdp");
+              attach.target_dev = *dev;
+              attach.state = attach_status::attaching;
+              attach.at_ms = cmd.spec.created_ms;
+            }
+            return {{created{id.substr(0, 12), volume_id, cmd.spec, attach}}, {}};
           },
           [&](const file_ready& cmd) -> decision_t {
             if (s.status != status::creating) return {};  // a late or repeated report
@@ -185,9 +195,10 @@ state aggregate::apply(state s, const event& e) {
                    s.volume_id = ev.volume_id;
                    s.spec = ev.spec;
                    s.status = status::creating;
+                   s.attach = ev.attach;
                  },
                  [&](const became_available&) {
-                   s.status = status::available;
+                   s.status = s.attach.state == attach_status::none ? status::available : status::in_use;
                    s.status_detail.clear();
                  },
                  [&](const failed& ev) {
@@ -211,7 +222,8 @@ state aggregate::apply(state s, const event& e) {
                  [&](const detaching&) { s.attach.state = attach_status::detaching; },
                  [&](const detached&) {
                    s.attach = {};
-                   s.status = status::available;
+                   // A volume still being made (or failed) keeps that status.
+                   if (s.status == status::in_use) s.status = status::available;
                  },
                  [&](const tags_changed& ev) { s.spec.tags = apply_tag_change(std::move(s.spec.tags), ev); },
              },

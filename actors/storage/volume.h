@@ -59,8 +59,12 @@ struct attachment {
 };
 
 // ---- Commands
+// `attach_to` (instance_id, device, delete_on_termination): a volume of
+// RunInstances' BlockDeviceMappings, attached from the start; the node plugs
+// it in once its file exists.
 struct create {
   volume_spec spec;
+  attachment attach_to;
 };
 // The storage controller made (or failed to make) the backing file;
 // `bytes` is what stat() says its size is.
@@ -97,6 +101,7 @@ struct created {
   std::string owner_id;
   std::string volume_id;
   volume_spec spec;
+  attachment attach;  // state attaching when created for an instance, else none
 };
 struct became_available {
   uint64_t bytes = 0;

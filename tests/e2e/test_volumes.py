@@ -193,6 +193,44 @@ class VolumesTest(unittest.TestCase):
         for x in (vid, other):
             self.a.delete_volume(VolumeId=x)
 
+    def test_run_instances_block_device_mappings(self):
+        src = self.a.create_volume(Size=1, AvailabilityZone=ZONE)["VolumeId"]
+        self.s.available(src)
+        snap = self.a.create_snapshot(VolumeId=src)["SnapshotId"]
+        self.s.snapshot_done(snap)
+        self.assertEqual(error_code(self.a.run_instances, ImageId=self.image, MinCount=1, MaxCount=1,
+                                    BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 2}}]),
+                         "InvalidParameterValue")
+        self.assertEqual(error_code(self.a.run_instances, ImageId=self.image, MinCount=1, MaxCount=1,
+                                    BlockDeviceMappings=[{"DeviceName": "/dev/sdf",
+                                                          "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}]),
+                         "InvalidSnapshot.NotFound")
+        iid = self.a.run_instances(ImageId=self.image, MinCount=1, MaxCount=1, BlockDeviceMappings=[
+            {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}},  # DeleteOnTermination defaults to true
+            {"DeviceName": "/dev/sdg", "Ebs": {"SnapshotId": snap, "DeleteOnTermination": False}},
+        ])["Instances"][0]["InstanceId"]
+        mine = lambda: self.a.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
+        vols = eventually(lambda: (lambda v: v if len(v) == 2 and all(
+            x["Attachments"][0]["State"] == "attached" for x in v) else None)(mine()), 60, "two attached volumes")
+        by_dev = {v["Attachments"][0]["Device"]: v for v in vols}
+        self.assertEqual((by_dev["/dev/sdf"]["Size"], by_dev["/dev/sdf"]["Attachments"][0]["DeleteOnTermination"]),
+                         (2, True))
+        self.assertEqual((by_dev["/dev/sdg"]["SnapshotId"], by_dev["/dev/sdg"]["Attachments"][0]["DeleteOnTermination"]),
+                         (snap, False))
+        inst = self.a.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        self.assertEqual(sorted((b["DeviceName"], b["Ebs"]["VolumeId"], b["Ebs"]["Status"])
+                                for b in inst["BlockDeviceMappings"]),
+                         sorted((d, v["VolumeId"], "attached") for d, v in by_dev.items()))
+        # Terminated: the delete-on-termination volume goes (with its file), the other stays.
+        self.a.terminate_instances(InstanceIds=[iid])
+        gone, kept = by_dev["/dev/sdf"]["VolumeId"], by_dev["/dev/sdg"]["VolumeId"]
+        eventually(lambda: self.s.gone(gone), 60, gone + " deleted on termination")
+        self.s.wait_volume(kept, lambda v: v["State"] == "available" and not v["Attachments"], "kept, detached")
+        eventually(lambda: not os.path.exists(self.s.file_of(self.a_account, gone)), 30, "its file removed")
+        for v in (kept, src):
+            self.a.delete_volume(VolumeId=v)
+        self.a.delete_snapshot(SnapshotId=snap)
+
     def test_one_volume_never_attached_twice(self):
         first, second = self.run_instance(), self.run_instance()
         vid = self.a.create_volume(Size=1, AvailabilityZone=ZONE)["VolumeId"]
@@ -214,6 +252,9 @@ class VolumesTest(unittest.TestCase):
         self.a.delete_volume(VolumeId=vid)
 
     def test_bad_requests_change_nothing(self):
+        # Earlier tests' deletions finish first, so what follows compares like with like.
+        eventually(lambda: all(v["State"] != "deleting" for v in self.a.describe_volumes()["Volumes"]), 30,
+                   "earlier deletions to finish")
         before = self.s.files()
         count = len(self.a.describe_volumes()["Volumes"])
         missing = "vol-0123456789abcdef0"
