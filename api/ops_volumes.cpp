@@ -354,6 +354,36 @@ void detach_volume(const op_ptr& c) {
   });
 }
 
+// ---- ModifyVolume (grows detached volumes; the type is recorded)
+
+void modify_volume(const op_ptr& c) {
+  if (!storage_ready(c)) return;
+  auto id = volume_id_param(c);
+  if (!id) return;
+  bool bad = false;
+  auto size = number_param(c, "Size", 1, volume::max_size_gib, bad);
+  if (bad) return;
+  auto type = c->params.get("VolumeType").value_or("");
+  if (!type.empty() && !volume_types.count(type))
+    return c->fail("InvalidParameterValue", "Value (" + type.substr(0, 16) + ") for parameter VolumeType is invalid");
+  for (const std::string unsupported : {"Iops", "Throughput", "MultiAttachEnabled"})
+    if (c->params.has(unsupported))
+      return c->fail("InvalidParameterValue", unsupported + " cannot be modified on kumo volumes");
+  if (!size && type.empty()) return c->fail("MissingParameter", "ModifyVolume needs Size or VolumeType");
+  command_volume(c, *id, volume::modify{size.value_or(0), type, persistence::now_ms()}, [=](const volume_reply& r) {
+    const auto& m = r.state.modification;
+    xml_writer w;
+    w.open("volumeModification").leaf("volumeId", r.state.volume_id);
+    w.leaf("modificationState", volume::name_of(m.state));
+    w.leaf("targetSize", std::to_string(m.target_size_gib)).leaf("originalSize", std::to_string(m.original_size_gib));
+    w.leaf("targetVolumeType", m.target_type).leaf("originalVolumeType", m.original_type);
+    w.leaf("progress", m.state == volume::modify_status::modifying ? "0" : "100");
+    w.leaf("startTime", iso_time(m.start_ms));
+    w.close("volumeModification");
+    c->respond(w);
+  });
+}
+
 }  // namespace
 
 void register_volume_ops(op_table& t) {
@@ -363,6 +393,7 @@ void register_volume_ops(op_table& t) {
   t["DeleteVolume"] = {delete_volume};
   t["AttachVolume"] = {attach_volume};
   t["DetachVolume"] = {detach_volume};
+  t["ModifyVolume"] = {modify_volume};
 }
 
 }  // namespace kumo::api

@@ -163,6 +163,15 @@ file_result copy_to_snapshot(const std::string& source, const std::string& dest,
   return finish(tmp, dest);
 }
 
+file_result grow_file(const std::string& path, uint64_t bytes) {
+  auto have = stat_size(path);
+  if (!have.ok) return have;
+  if (have.bytes > bytes) return failure(path + " is larger than the size asked for; volumes never shrink");
+  if (have.bytes < bytes)
+    if (auto r = run_tool({"qemu-img", "resize", "-q", "-f", "raw", path, std::to_string(bytes)}); !r.ok) return r;
+  return stat_size(path);
+}
+
 file_result remove_file(const std::string& path) {
   for (const auto& p : {path, path + ".tmp"})
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) return failure("remove " + p + ": " + std::strerror(errno));

@@ -33,6 +33,8 @@ file_result create_volume_file(const std::string& path, uint64_t bytes, const st
 // `progress(percent)` is called as qemu-img reports it.
 file_result copy_to_snapshot(const std::string& source, const std::string& dest,
                              const std::function<void(int)>& progress);
+// Grows the file to exactly `bytes` (idempotent: a repeat after a crash is harmless).
+file_result grow_file(const std::string& path, uint64_t bytes);
 // Removes the file and any leftover "<path>.tmp". A missing file is success.
 file_result remove_file(const std::string& path);
 // The names of the regular files in `dir` (none if it does not exist).

@@ -4,6 +4,7 @@
 #include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
 #include "actors/storage/backing_store.h"
+#include "persistence/time_format.h"
 
 #include <map>
 #include <set>
@@ -121,6 +122,13 @@ void converge(controller_actor* self, const controller_setup& setup) {
       run_worker(self, id, "create", [=](caf::event_based_actor*, const caf::actor&) {
         return storage::create_volume_file(path, bytes, from);
       });
+    } else if (v.modification.state == volume::modify_status::modifying) {
+      auto path = v.spec.file_path;
+      auto bytes = v.modification.target_size_gib * volume::gib;
+      spdlog::info("storage: growing {} to {} GiB", id, v.modification.target_size_gib);
+      run_worker(self, id, "grow", [=](caf::event_based_actor*, const caf::actor&) {
+        return storage::grow_file(path, bytes);
+      });
     } else if (v.status == volume::status::deleting) {
       auto path = v.spec.file_path;
       run_worker(self, id, "remove", [=](caf::event_based_actor*, const caf::actor&) {
@@ -207,7 +215,9 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
         }
         if (is_volume) {
           volume::command cmd = op == "remove" ? volume::command{volume::file_removed{}}
-                                               : volume::command{volume::file_ready{r.ok, r.bytes, r.detail}};
+                                : op == "grow"   ? volume::command{volume::file_resized{r.ok, r.bytes, r.detail,
+                                                                                        persistence::now_ms()}}
+                                                 : volume::command{volume::file_ready{r.ok, r.bytes, r.detail}};
           tell<volume::command, volume_reply>(self, setup.volumes, id, std::move(cmd));
         } else {
           snapshot::command cmd = op == "remove" ? snapshot::command{snapshot::file_removed{}}

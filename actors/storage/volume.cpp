@@ -29,9 +29,15 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(volume_spec, size_gib, zone, volume_type, iop
                                    file_path, client_token, created_ms, tags)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(attachment, instance_id, device, target_dev, state, at_ms,
                                    delete_on_termination)
+NLOHMANN_JSON_SERIALIZE_ENUM(modify_status, {{modify_status::none, "none"},
+                                             {modify_status::modifying, "modifying"},
+                                             {modify_status::completed, "completed"},
+                                             {modify_status::failed, "failed"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(modification, state, original_size_gib, target_size_gib, original_type,
+                                   target_type, start_ms, end_ms, detail)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(created, owner_id, volume_id, spec, attach)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, retired, owner_id, volume_id, spec, status, status_detail,
-                                   attach)
+                                   attach, modification)
 
 const char* name_of(status s) {
   switch (s) {
@@ -43,6 +49,16 @@ const char* name_of(status s) {
     case status::error: return "error";
   }
   return "error";
+}
+
+const char* name_of(modify_status s) {
+  switch (s) {
+    case modify_status::none: return "completed";
+    case modify_status::modifying: return "modifying";
+    case modify_status::completed: return "completed";
+    case modify_status::failed: return "failed";
+  }
+  return "failed";
 }
 
 const char* name_of(attach_status s) {
@@ -129,6 +145,8 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
           },
           [&](const remove&) -> decision_t {
             if (s.status == status::deleting) return {};
+            if (s.modification.state == modify_status::modifying)
+              return decision_t::refuse("IncorrectState", "Volume '" + volume_id + "' is being modified");
             if (s.status == status::in_use)
               return decision_t::refuse("VolumeInUse", "Volume " + volume_id + " is currently attached to " +
                                                            s.attach.instance_id);
@@ -140,6 +158,8 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
             return {{deleted{}}, {}};
           },
           [&](const attach& cmd) -> decision_t {
+            if (s.modification.state == modify_status::modifying)
+              return decision_t::refuse("IncorrectState", "Volume '" + volume_id + "' is being modified");
             if (s.status == status::in_use)
               return decision_t::refuse("VolumeInUse", "vol " + volume_id + " is already attached to an instance (" +
                                                            s.attach.instance_id + ")");
@@ -181,6 +201,39 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
           [&](const change_tags& cmd) -> decision_t {
             if (auto err = check_tag_change(s.spec.tags, cmd)) return {{}, err};
             return {{tags_changed{cmd.set, cmd.remove}}, {}};
+          },
+          [&](const modify& cmd) -> decision_t {
+            if (s.modification.state == modify_status::modifying)
+              return decision_t::refuse("IncorrectModificationState",
+                                        "Volume '" + volume_id + "' is already being modified");
+            if (s.status == status::in_use)
+              return decision_t::refuse("IncorrectState", "Volume '" + volume_id +
+                                                              "' is attached; kumo grows detached volumes (detach it first)");
+            if (s.status != status::available) return incorrect_state(s, "modified");
+            const auto size = cmd.size_gib ? cmd.size_gib : s.spec.size_gib;
+            const auto type = cmd.volume_type.empty() ? s.spec.volume_type : cmd.volume_type;
+            if (size < s.spec.size_gib || size > max_size_gib)
+              return decision_t::refuse("InvalidParameterValue", "New size " + std::to_string(size) +
+                                                                     " GiB must be at least the current " +
+                                                                     std::to_string(s.spec.size_gib) + " GiB and at most " +
+                                                                     std::to_string(max_size_gib));
+            if (size == s.spec.size_gib && type == s.spec.volume_type)
+              return decision_t::refuse("InvalidParameterValue", "Volume '" + volume_id + "' already has that size and type");
+            modification m{modify_status::modifying, s.spec.size_gib, size, s.spec.volume_type, type, cmd.at_ms, 0, ""};
+            // Only the type changes: nothing to do to the file.
+            if (size == s.spec.size_gib) return {{modifying{m}, modified{cmd.at_ms}}, {}};
+            return {{modifying{m}}, {}};
+          },
+          [&](const file_resized& cmd) -> decision_t {
+            if (s.modification.state != modify_status::modifying) return {};
+            const auto want = s.modification.target_size_gib * gib;
+            if (!cmd.ok) return {{modify_failed{cmd.detail, cmd.at_ms}}, {}};
+            if (cmd.bytes != want)
+              return {{modify_failed{"the backing file is " + std::to_string(cmd.bytes) + " bytes, not the " +
+                                         std::to_string(want) + " asked for",
+                                     cmd.at_ms}},
+                      {}};
+            return {{modified{cmd.at_ms}}, {}};
           },
       },
       c);
@@ -226,6 +279,18 @@ state aggregate::apply(state s, const event& e) {
                    if (s.status == status::in_use) s.status = status::available;
                  },
                  [&](const tags_changed& ev) { s.spec.tags = apply_tag_change(std::move(s.spec.tags), ev); },
+                 [&](const modifying& ev) { s.modification = ev.m; },
+                 [&](const modified& ev) {
+                   s.modification.state = modify_status::completed;
+                   s.modification.end_ms = ev.at_ms;
+                   s.spec.size_gib = s.modification.target_size_gib;
+                   s.spec.volume_type = s.modification.target_type;
+                 },
+                 [&](const modify_failed& ev) {
+                   s.modification.state = modify_status::failed;
+                   s.modification.end_ms = ev.at_ms;
+                   s.modification.detail = ev.detail;
+                 },
              },
              e);
   return s;
@@ -252,6 +317,14 @@ persistence::new_event aggregate::encode(const event& e) {
           [](const tags_changed& ev) {
             return persistence::new_event{"tags_changed", 1, tag_change_to_json(ev).dump()};
           },
+          [](const modifying& ev) { return persistence::new_event{"volume_modifying", 1, json(ev.m).dump()}; },
+          [](const modified& ev) {
+            return persistence::new_event{"volume_modified", 1, json{{"at_ms", ev.at_ms}}.dump()};
+          },
+          [](const modify_failed& ev) {
+            return persistence::new_event{"volume_modify_failed", 1,
+                                          json{{"detail", ev.detail}, {"at_ms", ev.at_ms}}.dump()};
+          },
       },
       e);
 }
@@ -268,6 +341,10 @@ persistence::status aggregate::decode(const persistence::event_record& r, event&
     else if (r.type == "volume_detaching") out = detaching{j.at("force").get<bool>()};
     else if (r.type == "volume_detached") out = detached{};
     else if (r.type == "tags_changed") out = tag_change_from_json(j);
+    else if (r.type == "volume_modifying") out = modifying{j.get<modification>()};
+    else if (r.type == "volume_modified") out = modified{j.at("at_ms").get<int64_t>()};
+    else if (r.type == "volume_modify_failed")
+      out = modify_failed{j.at("detail").get<std::string>(), j.at("at_ms").get<int64_t>()};
     else return false;
     return true;
   });

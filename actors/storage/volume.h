@@ -58,6 +58,21 @@ struct attachment {
   bool operator==(const attachment&) const = default;
 };
 
+// ModifyVolume: growing a detached volume's file (and recording a new type).
+enum class modify_status { none, modifying, completed, failed };
+const char* name_of(modify_status s);
+struct modification {
+  modify_status state = modify_status::none;
+  uint64_t original_size_gib = 0;
+  uint64_t target_size_gib = 0;
+  std::string original_type;
+  std::string target_type;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::string detail;
+  bool operator==(const modification&) const = default;
+};
+
 // ---- Commands
 // `attach_to` (instance_id, device, delete_on_termination): a volume of
 // RunInstances' BlockDeviceMappings, attached from the start; the node plugs
@@ -93,8 +108,21 @@ struct attach_done {};
 struct detach_done {
   bool terminated = false;
 };
+// ModifyVolume: the new size (never smaller) and type.
+struct modify {
+  uint64_t size_gib = 0;
+  std::string volume_type;
+  int64_t at_ms = 0;
+};
+// The storage controller resized the file; `bytes` is what stat() says.
+struct file_resized {
+  bool ok = false;
+  uint64_t bytes = 0;
+  std::string detail;
+  int64_t at_ms = 0;
+};
 using command = std::variant<create, file_ready, remove, file_removed, attach, detach, attach_done,
-                             detach_done, change_tags>;
+                             detach_done, change_tags, modify, file_resized>;
 
 // ---- Events
 struct created {
@@ -119,8 +147,18 @@ struct detaching {
   bool force = false;
 };
 struct detached {};
+struct modifying {
+  modification m;
+};
+struct modified {
+  int64_t at_ms = 0;
+};
+struct modify_failed {
+  std::string detail;
+  int64_t at_ms = 0;
+};
 using event = std::variant<created, became_available, failed, deleting, deleted, attaching, attached,
-                           detaching, detached, tags_changed>;
+                           detaching, detached, tags_changed, modifying, modified, modify_failed>;
 
 // ---- State
 struct state {
@@ -132,6 +170,7 @@ struct state {
   volume::status status = status::creating;
   std::string status_detail;  // why it is in error
   attachment attach;          // state none = not attached
+  volume::modification modification;  // the latest ModifyVolume
   bool operator==(const state&) const = default;
 };
 

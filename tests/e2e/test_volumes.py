@@ -150,6 +150,26 @@ class VolumesTest(unittest.TestCase):
             self.assertFalse(os.path.exists(self.s.file_of(self.a_account, vid)))
         self.assertEqual(error_code(self.a.delete_volume, VolumeId=one["VolumeId"]), "InvalidVolume.NotFound")
 
+    def test_modify_volume_grows_the_file_exactly(self):
+        vid = self.a.create_volume(Size=1, AvailabilityZone=ZONE)["VolumeId"]
+        self.s.available(vid)
+        with open(self.s.file_of(self.a_account, vid), "r+b") as f:
+            f.seek(100 << 20)
+            f.write(b"kept-through-resize")
+        self.assertEqual(error_code(self.a.modify_volume, VolumeId=vid, Size=1), "InvalidParameterValue")
+        m = self.a.modify_volume(VolumeId=vid, Size=3, VolumeType="gp3")["VolumeModification"]
+        self.assertEqual((m["ModificationState"], m["OriginalSize"], m["TargetSize"]), ("modifying", 1, 3))
+        v = self.s.wait_volume(vid, lambda v: v["Size"] == 3, "grown to 3 GiB")
+        self.assertEqual((v["VolumeType"], v["State"]), ("gp3", "available"))
+        path = self.s.file_of(self.a_account, vid)
+        self.assertEqual(os.stat(path).st_size, 3 * GIB)
+        with open(path, "rb") as f:
+            f.seek(100 << 20)
+            self.assertEqual(f.read(19), b"kept-through-resize")
+        self.assertEqual(error_code(self.a.modify_volume, VolumeId=vid, Size=2), "InvalidParameterValue")
+        self.assertEqual(error_code(self.b.modify_volume, VolumeId=vid, Size=5), "InvalidVolume.NotFound")
+        self.a.delete_volume(VolumeId=vid)
+
     def test_client_token_creates_one_volume(self):
         first = self.a.create_volume(Size=2, AvailabilityZone=ZONE, ClientToken="vol-token-1")
         again = self.a.create_volume(Size=2, AvailabilityZone=ZONE, ClientToken="vol-token-1")

@@ -145,6 +145,29 @@ TEST(Volume, TerminationDetachesAndDeletesOnlyDeleteOnTermination) {
   EXPECT_EQ(drop.status, volume::status::deleting);
 }
 
+TEST(Volume, ModifyGrowsDetachedVolumesOnly) {
+  auto s = available(2);
+  EXPECT_EQ(refusal<V>(vid, s, volume::modify{1, "", 1}), "InvalidParameterValue");  // never shrinks
+  EXPECT_EQ(refusal<V>(vid, s, volume::modify{2, "", 1}), "InvalidParameterValue");  // no change
+  auto typed = step<V>(vid, s, volume::modify{0, "gp3", 1});  // type only: done at once
+  EXPECT_EQ(typed.spec.volume_type, "gp3");
+  EXPECT_EQ(typed.modification.state, volume::modify_status::completed);
+  s = step<V>(vid, s, volume::modify{5, "", 2});
+  EXPECT_EQ(s.modification.state, volume::modify_status::modifying);
+  EXPECT_EQ(s.spec.size_gib, 2u);  // until the file has grown
+  EXPECT_EQ(refusal<V>(vid, s, volume::modify{6, "", 3}), "IncorrectModificationState");
+  EXPECT_EQ(refusal<V>(vid, s, volume::attach{"i-0123456789abcdef0", "kumo-1a", "/dev/sdf"}), "IncorrectState");
+  EXPECT_EQ(refusal<V>(vid, s, volume::remove{}), "IncorrectState");
+  auto wrong = step<V>(vid, s, volume::file_resized{true, 4 * volume::gib, "", 4});
+  EXPECT_EQ(wrong.modification.state, volume::modify_status::failed);
+  EXPECT_EQ(wrong.spec.size_gib, 2u);
+  s = step<V>(vid, s, volume::file_resized{true, 5 * volume::gib, "", 4});
+  EXPECT_EQ(s.modification.state, volume::modify_status::completed);
+  EXPECT_EQ(s.spec.size_gib, 5u);
+  auto in_use = step<V>(vid, available(), volume::attach{"i-0123456789abcdef0", "kumo-1a", "/dev/sdf"});
+  EXPECT_EQ(refusal<V>(vid, in_use, volume::modify{9, "", 1}), "IncorrectState");
+}
+
 TEST(Volume, DeviceNamesMapToVirtioDisks) {
   EXPECT_EQ(volume::target_dev_of("/dev/sdf"), "vdb");
   EXPECT_EQ(volume::target_dev_of("/dev/sdp"), "vdl");
@@ -158,6 +181,10 @@ TEST(Volume, CodecRoundTrip) {
   auto s = step<V>(vid, {}, volume::create{spec_of(2)}, &log);
   s = step<V>(vid, s, volume::file_ready{true, 2 * volume::gib, ""}, &log);
   s = step<V>(vid, s, change_tags{{{"k", "v"}}, {}}, &log);
+  s = step<V>(vid, s, volume::modify{3, "io1", 2}, &log);
+  s = step<V>(vid, s, volume::file_resized{true, 3 * volume::gib, "", 3}, &log);
+  s = step<V>(vid, s, volume::modify{4, "", 4}, &log);
+  s = step<V>(vid, s, volume::file_resized{false, 0, "disk full", 5}, &log);
   s = step<V>(vid, s, volume::attach{"i-0123456789abcdef0", "kumo-1a", "/dev/sdf", true, 3}, &log);
   s = step<V>(vid, s, volume::attach_done{}, &log);
   s = step<V>(vid, s, volume::detach{"", true}, &log);
