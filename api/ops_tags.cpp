@@ -1,11 +1,13 @@
 // CreateTags, DeleteTags, DescribeTags over every taggable resource kind
-// (key pairs "key-", security groups "sg-"). Tags live in each resource's own
+// (key pairs "key-", security groups "sg-", volumes "vol-", snapshots "snap-"). Tags live in each resource's own
 // aggregate; these operations find the aggregate from the id, scoped to the
 // caller's account, and send it a change_tags command.
 #include "api/op_requests.h"
 
 #include "actors/keypair/keypair_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
+#include "actors/storage/storage_actors.h"
+#include "api/storage_lookups.h"
 
 
 namespace kumo::api {
@@ -18,6 +20,23 @@ struct taggable {
   std::string aggregate_id;   // "<account>/<name>"
   std::vector<actors::resource_tag> tags;
 };
+
+// Adds the account's volumes and own snapshots (when this kumod has storage), then `then`.
+template <class Then>
+void add_storage(const op_ptr& c, std::shared_ptr<std::vector<taggable>> out, Then then) {
+  if (!c->cloud->storage) return then();
+  with_volumes(c, [=](std::vector<actors::volume::state>& volumes) {
+    for (const auto& v : volumes)
+      out->push_back({v.volume_id, "volume", actors::volume::aggregate_id(v.owner_id, v.volume_id), v.spec.tags});
+    with_snapshots(c, [=](std::vector<actors::snapshot::state>& snapshots) {
+      for (const auto& s : snapshots)
+        if (s.owner_id == c->account_id && s.status != actors::snapshot::status::deleting)
+          out->push_back({s.snapshot_id, "snapshot", actors::snapshot::aggregate_id(s.owner_id, s.snapshot_id),
+                          s.spec.tags});
+      then();
+    });
+  });
+}
 
 // Loads every taggable resource of the account, then `then(resources)`.
 template <class Then>
@@ -37,10 +56,12 @@ void with_taggables(const op_ptr& c, Then then) {
                       for (const auto& g : groups)
                         out->push_back({g.group_id, "security-group",
                                         actors::security_group::aggregate_id(g.account_id, g.group_name), g.tags});
-                      std::sort(out->begin(), out->end(), [](const taggable& a, const taggable& b) {
-                        return a.resource_id < b.resource_id;
+                      add_storage(c, out, [=] {
+                        std::sort(out->begin(), out->end(), [](const taggable& a, const taggable& b) {
+                          return a.resource_id < b.resource_id;
+                        });
+                        then(*out);
                       });
-                      then(*out);
                     },
                     [=](caf::error& e) { service_unavailable(c, e); });
           },
@@ -69,6 +90,15 @@ void change_all(const op_ptr& c, const std::vector<taggable>& targets, const act
       c->self->request(c->cloud->keypairs, actor_timeout, t.aggregate_id,
                        actors::keypair::command{change}, c->meta())
           .then([=](actors::keypair::keypair_reply& r) { on_reply(r.error, r.global_seq); },
+                [=](caf::error& e) { service_unavailable(c, e); });
+    else if (t.resource_type == "volume")
+      c->self->request(c->cloud->volumes, actor_timeout, t.aggregate_id, actors::volume::command{change}, c->meta())
+          .then([=](actors::volume_reply& r) { on_reply(r.error, r.global_seq); },
+                [=](caf::error& e) { service_unavailable(c, e); });
+    else if (t.resource_type == "snapshot")
+      c->self->request(c->cloud->snapshots, actor_timeout, t.aggregate_id, actors::snapshot::command{change},
+                       c->meta())
+          .then([=](actors::snapshot_reply& r) { on_reply(r.error, r.global_seq); },
                 [=](caf::error& e) { service_unavailable(c, e); });
     else
       c->self->request(c->cloud->security_groups, actor_timeout, t.aggregate_id,
@@ -103,6 +133,9 @@ void change_tags_op(const op_ptr& c, bool create) {
       }
       if (id.rfind("key-", 0) == 0) return c->fail("InvalidKeyPair.NotFound", "The key pair ID '" + id + "' does not exist");
       if (id.rfind("sg-", 0) == 0) return c->fail("InvalidGroup.NotFound", "The security group '" + id + "' does not exist");
+      if (id.rfind("vol-", 0) == 0) return c->fail("InvalidVolume.NotFound", "The volume '" + id + "' does not exist.");
+      if (id.rfind("snap-", 0) == 0)
+        return c->fail("InvalidSnapshot.NotFound", "The snapshot '" + id + "' does not exist.");
       return c->fail("InvalidID", "The ID '" + id + "' is not valid");
     }
     auto effective = change;

@@ -124,6 +124,15 @@ class VolumesTest(unittest.TestCase):
             self.assertEqual(st.st_size, gib * GIB)            # exactly the size asked for
             self.assertLess(st.st_blocks * 512, 1 << 20)       # sparse
         self.assertEqual(self.s.volume(one["VolumeId"])["Tags"], [{"Key": "Name", "Value": "data"}])
+        # CreateTags / DescribeTags / DeleteTags on volumes; another account's is NotFound.
+        self.a.create_tags(Resources=[three["VolumeId"]], Tags=[{"Key": "tier", "Value": "cold"}])
+        self.assertEqual(self.a.describe_tags(Filters=[{"Name": "resource-id", "Values": [three["VolumeId"]]}])
+                         ["Tags"], [{"Key": "tier", "ResourceId": three["VolumeId"], "ResourceType": "volume",
+                                     "Value": "cold"}])
+        self.assertEqual(error_code(self.b.create_tags, Resources=[three["VolumeId"]],
+                                    Tags=[{"Key": "x", "Value": "y"}]), "InvalidVolume.NotFound")
+        self.a.delete_tags(Resources=[three["VolumeId"]], Tags=[{"Key": "tier"}])
+        self.assertEqual(self.s.volume(three["VolumeId"])["Tags"], [])
         ids = {one["VolumeId"], three["VolumeId"]}
         by = lambda **kw: {v["VolumeId"] for v in self.a.describe_volumes(**kw)["Volumes"]} & ids
         self.assertEqual(by(Filters=[{"Name": "size", "Values": ["3"]}]), {three["VolumeId"]})
@@ -386,6 +395,11 @@ class VolumesTest(unittest.TestCase):
         self.assertEqual([s["OwnerId"] for s in self.b.describe_snapshots(SnapshotIds=[snap])["Snapshots"]],
                          [self.a_account])
         self.assertEqual(error_code(self.b.delete_snapshot, SnapshotId=snap), "InvalidSnapshot.NotFound")
+        self.assertEqual(error_code(self.b.create_tags, Resources=[snap], Tags=[{"Key": "x", "Value": "y"}]),
+                         "InvalidSnapshot.NotFound")
+        self.a.create_tags(Resources=[snap], Tags=[{"Key": "x", "Value": "y"}])
+        self.assertEqual(self.a.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["Tags"],
+                         [{"Key": "x", "Value": "y"}])
         b_vol = self.b.create_volume(SnapshotId=snap, AvailabilityZone=ZONE)["VolumeId"]
         Storage(self, self.k, self.b).available(b_vol)
         self.assertNotIn(b_vol, [v["VolumeId"] for v in self.a.describe_volumes()["Volumes"]])
