@@ -24,6 +24,10 @@ struct cloud_actors {
   caf::actor zones;      // Zone aggregate registry (the scheduler's ledger)
   caf::actor compute;    // the cluster's compute controller (and instances view)
   caf::actor client_tokens;  // ClientToken aggregate registry (idempotent calls)
+  caf::actor users;     // IAM User aggregate registry
+  caf::actor groups;    // IAM Group aggregate registry (user groups as actors)
+  caf::actor iam_view;  // IAM directory projection (keys -> users, policies, sharing)
+  caf::actor ldap;      // LDAP sync + login (set by kumod when a directory is configured)
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,
                             compute_config compute = {});

@@ -5,6 +5,7 @@
 // Commands go to the Instance aggregate "<account>/<instance id>"; placement
 // goes through the compute controller (the Zone aggregate's ledger); reads
 // come from the controller's instances view, scoped to the caller's account.
+#include "api/instance_access.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/sigv4.h"
@@ -30,7 +31,8 @@ constexpr int max_instances_per_call = 100;
 
 void with_instances(const op_ptr& c, std::function<void(instances&)> then) {
   c->self->request(c->cloud->compute, actor_timeout, list_instances_atom::value, c->account_id, c->read_floor())
-      .then([=](instances& all) { then(all); }, [=](caf::error& e) { service_unavailable(c, e); });
+      .then([=](instances& all) { only_visible(c, std::move(all), then); },
+            [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 const instance_view* find_instance(const instances& all, const std::string& id) {
@@ -517,7 +519,9 @@ void start_instances(const op_ptr& c) {
 }
 
 void terminate_instances(const op_ptr& c) {
-  change_instances(c, [] { return instance::command{instance::terminate{persistence::now_ms()}}; }, true);
+  owner_only(c, [=] {
+    change_instances(c, [] { return instance::command{instance::terminate{persistence::now_ms()}}; }, true);
+  });
 }
 
 void reboot_instances(const op_ptr& c) {
@@ -601,7 +605,7 @@ void modify_instance_attribute(const op_ptr& c) {
       return c->fail("InvalidParameterValue", "UserData must be base64 of at most 16 KiB");
     cmd = instance::modify_user_data{*user_data};
   }
-  with_instances(c, [=](instances& all) {
+  owner_only(c, [=] { with_instances(c, [=](instances& all) {
     if (!named_instances(c, all, {*id})) return;
     c->self->request(c->cloud->instances, actor_timeout, instance::aggregate_id(c->account_id, *id), cmd, c->meta())
         .then(
@@ -613,7 +617,7 @@ void modify_instance_attribute(const op_ptr& c) {
               c->respond(w);
             },
             [=](caf::error& e) { service_unavailable(c, e); });
-  });
+  }); });
 }
 
 // ---- DescribeInstanceTypes
