@@ -22,6 +22,7 @@ struct create_group {
   int64_t created_ms = 0;
   std::string source = "iam";  // "iam" | "ldap"
   std::string ldap_dn;
+  bool operator==(const create_group&) const = default;
 };
 // `force` (the directory sync): members and policies go too; otherwise they
 // are a DeleteConflict, as in IAM.

@@ -36,6 +36,7 @@ struct create_user {
   int64_t created_ms = 0;
   std::string source = "iam";  // "iam" | "ldap" (mirrored by the directory sync)
   std::string ldap_dn;
+  bool operator==(const create_user&) const = default;
 };
 // `force` (the directory sync): delete keys and policies too; without it
 // those are a DeleteConflict, as in IAM.

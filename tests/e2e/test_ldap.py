@@ -198,8 +198,13 @@ class LdapTest(unittest.TestCase):
         periodic = Kumod("--hypervisor=fake", *self.ldap.kumod_flags(sync_seconds=1))
         try:
             iam = iam_client(periodic, periodic.admin_key, periodic.admin_secret)
-            wait_until("the periodic sync", lambda: "dave" in [u["UserName"] for u in iam.list_users()["Users"]], 30)
-            self.assertIn("carol", members(iam, "ops"))
+            def synced():
+                try:
+                    return members(iam, "ops") == ["carol"] and len(members(iam, "crowd")) == 1000
+                except Exception:  # the groups come after the users
+                    return False
+            wait_until("the periodic sync", synced, 60)
+            self.assertIn("dave", [u["UserName"] for u in iam.list_users()["Users"]])
         finally:
             periodic.stop()
 

@@ -36,9 +36,9 @@ class SharingTest(unittest.TestCase):
             paths[name] = os.path.join(files, name)
             with open(paths[name], "wb") as f:
                 f.write(data)
-        kernel = cls.root.register_image(Name="k", ImageLocation=paths["vmlinuz"])["ImageId"]
-        ramdisk = cls.root.register_image(Name="r", ImageLocation=paths["initrd.gz"])["ImageId"]
-        cls.image = cls.root.register_image(Name="m", KernelId=kernel, RamdiskId=ramdisk)["ImageId"]
+        kernel = cls.root.register_image(Name="share-kernel", ImageLocation=paths["vmlinuz"])["ImageId"]
+        ramdisk = cls.root.register_image(Name="share-ramdisk", ImageLocation=paths["initrd.gz"])["ImageId"]
+        cls.image = cls.root.register_image(Name="share-machine", KernelId=kernel, RamdiskId=ramdisk)["ImageId"]
         cls.users = {}
         for name in ["a", "b", "c"]:
             cls.iam.create_user(UserName=name)
@@ -93,14 +93,19 @@ class SharingTest(unittest.TestCase):
         self.assertIn(iid, self.ids(self.root))
         self.assertNotIn(iid, self.ids(b))
         self.assertEqual(error_code(b.describe_instances, InstanceIds=[iid]), "InvalidInstanceID.NotFound")
-        # B cannot share A's instance, and A cannot share with a group it is not in.
-        self.assertEqual(self.share("b", iid, "g")[0], 403)
+        # B cannot even name A's instance; A cannot share with a group it is not in.
+        status, body = self.share("b", iid, "g")
+        self.assertEqual(status, 400, body)
+        self.assertIn("InvalidInstanceID.NotFound", body)
         status, body = self.share("a", iid, "other")
         self.assertEqual(status, 403, body)
         status, body = self.share("a", iid, "g")
         self.assertEqual(status, 200, body)
-        # Member B: sees, stops, starts, reboots, reads the console.
+        # Member B: sees, stops, starts, reboots, reads the console; it cannot unshare (not the owner).
         self.assertIn(iid, self.ids(b))
+        status, body = self.share("b", iid, "g", "KumoUnshareInstance")
+        self.assertEqual(status, 403, body)
+        self.assertIn("UnauthorizedOperation", body)
         b.stop_instances(InstanceIds=[iid])
         wait_until("stopped", lambda: self.state(b, iid) == "stopped", 60)
         b.start_instances(InstanceIds=[iid])

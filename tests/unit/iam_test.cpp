@@ -18,7 +18,7 @@ namespace ldap = kumo::actors::ldap;
 
 namespace {
 
-const std::string acct = "123456789012";
+const std::string kAcct = "123456789012";
 
 policy parsed(const std::string& doc) {
   std::string err;
@@ -82,8 +82,8 @@ TEST(Policy, ExplicitDenyWinsThenAllowElseDeny) {
 }
 
 TEST(Policy, ResourcesAreArnsWithWildcards) {
-  const std::string i1 = "arn:aws:ec2:kumo-1:" + acct + ":instance/i-1";
-  const std::string i2 = "arn:aws:ec2:kumo-1:" + acct + ":instance/i-2";
+  const std::string i1 = "arn:aws:ec2:kumo-1:" + kAcct + ":instance/i-1";
+  const std::string i2 = "arn:aws:ec2:kumo-1:" + kAcct + ":instance/i-2";
   auto only_i1 = parsed(allow("ec2:StopInstances", i1));
   EXPECT_EQ(evaluate({only_i1}, "ec2:StopInstances", {i1}), verdict::allow);
   EXPECT_EQ(evaluate({only_i1}, "ec2:StopInstances", {i2}), verdict::implicit_deny);
@@ -91,7 +91,7 @@ TEST(Policy, ResourcesAreArnsWithWildcards) {
   EXPECT_EQ(evaluate({only_i1}, "ec2:StopInstances", {i1, i2}), verdict::implicit_deny);
   // An ARN pattern does not cover requests without resource ARNs.
   EXPECT_EQ(evaluate({only_i1}, "ec2:StopInstances", {"*"}), verdict::implicit_deny);
-  auto all_instances = parsed(allow("ec2:*", "arn:aws:ec2:*:" + acct + ":instance/*"));
+  auto all_instances = parsed(allow("ec2:*", "arn:aws:ec2:*:" + kAcct + ":instance/*"));
   EXPECT_EQ(evaluate({all_instances}, "ec2:TerminateInstances", {i1, i2}), verdict::allow);
   EXPECT_EQ(evaluate({all_instances, parsed(deny("ec2:TerminateInstances", i2))}, "ec2:TerminateInstances", {i1, i2}),
             verdict::explicit_deny);
@@ -127,7 +127,7 @@ TEST(Policy, MalformedDocumentsAreRefusedWithAReason) {
 
 TEST(User, LifecycleKeysAndPolicies) {
   using U = user_aggregate;
-  const auto id = member_id(acct, "alice");
+  const auto id = member_id(kAcct, "alice");
   auto s = run<U>(id, {}, create_user{"AIDAX", "/", 1});
   EXPECT_EQ(refused<U>(id, s, create_user{"AIDAY", "/", 2}), "EntityAlreadyExists");
   auto k1 = new_access_key(1), k2 = new_access_key(2), k3 = new_access_key(3);
@@ -158,22 +158,22 @@ TEST(User, LifecycleKeysAndPolicies) {
                           [](const user_event& e) { return std::holds_alternative<user_key_deleted>(e); }),
             3);
   EXPECT_EQ(refused<U>(id, {}, create_access_key{k1}), "NoSuchEntity");
-  EXPECT_FALSE(U::valid_id(acct + "/bad name"));
-  EXPECT_FALSE(U::valid_id(acct + "/" + std::string(65, 'a')));
-  EXPECT_TRUE(U::valid_id(acct + "/a.b+c=d,e@f_g-h"));
+  EXPECT_FALSE(U::valid_id(kAcct + "/bad name"));
+  EXPECT_FALSE(U::valid_id(kAcct + "/" + std::string(65, 'a')));
+  EXPECT_TRUE(U::valid_id(kAcct + "/a.b+c=d,e@f_g-h"));
 }
 
 TEST(User, EventsAndSnapshotsRoundTrip) {
   auto k = new_access_key(5);
   checks::expect_codec_round_trip<user_aggregate>(
-      {user_created{acct, "alice", {"AIDAX", "/eng/", 1, "ldap", "uid=alice,dc=x"}}, user_key_created{k},
+      {user_created{kAcct, "alice", {"AIDAX", "/eng/", 1, "ldap", "uid=alice,dc=x"}}, user_key_created{k},
        user_key_created{new_temporary_key(6, 7)}, user_key_status_changed{k.access_key_id, "Inactive"},
        user_policy_put{"p", allow("ec2:*")}, user_policy_deleted{"p"}, user_key_deleted{k.access_key_id}});
 }
 
 TEST(Group, MembershipPoliciesAndSharing) {
   using G = group_aggregate;
-  const auto id = member_id(acct, "devs");
+  const auto id = member_id(kAcct, "devs");
   EXPECT_EQ(refused<G>(id, {}, add_member{"alice"}), "NoSuchEntity");
   auto s = run<G>(id, {}, create_group{"AGPAX", "/", 1});
   s = run<G>(id, s, add_member{"alice"});
@@ -181,13 +181,13 @@ TEST(Group, MembershipPoliciesAndSharing) {
   EXPECT_EQ(refused<G>(id, s, remove_member{"bob"}), "NoSuchEntity");
   EXPECT_EQ(refused<G>(id, s, delete_group{}), "DeleteConflict");
   s = run<G>(id, s, put_group_policy{"p", allow("ec2:*")});
-  s = run<G>(id, s, share_resource{"i-1", "arn:aws:iam::" + acct + ":user/alice"});
+  s = run<G>(id, s, share_resource{"i-1", "arn:aws:iam::" + kAcct + ":user/alice"});
   EXPECT_TRUE(G::decide(id, s, share_resource{"i-1", "x"}).events.empty());
   EXPECT_EQ(refused<G>(id, s, unshare_resource{"i-2"}), "InvalidParameterValue");
   EXPECT_EQ(s.shared.size(), 1u);
   auto gone = run<G>(id, s, delete_group{true});
   EXPECT_FALSE(gone.exists);
-  checks::expect_codec_round_trip<G>({group_created{acct, "devs", {"AGPAX", "/", 1, "ldap", "cn=devs"}},
+  checks::expect_codec_round_trip<G>({group_created{kAcct, "devs", {"AGPAX", "/", 1, "ldap", "cn=devs"}},
                                       member_added{"alice"}, member_added{"bob"}, member_removed{"alice"},
                                       group_policy_put{"p", allow("ec2:*")}, resource_shared{"i-1", "o"},
                                       resource_unshared{"i-1"}, group_policy_deleted{"p"}});
@@ -196,23 +196,23 @@ TEST(Group, MembershipPoliciesAndSharing) {
 TEST(Directory, KeysResolveToUsersWithUserAndGroupPolicies) {
   directory_model m;
   uint64_t g = 0;
-  auto alice = member_id(acct, "alice");
+  auto alice = member_id(kAcct, "alice");
   auto key = new_access_key(1);
   auto ue = [&](const user_event& e, uint64_t seq) {
     m.apply(record("user/" + alice, seq, ++g, user_aggregate::encode(e)));
   };
   auto ge = [&](const group_event& e, uint64_t seq) {
-    m.apply(record("group/" + member_id(acct, "devs"), seq, ++g, group_aggregate::encode(e)));
+    m.apply(record("group/" + member_id(kAcct, "devs"), seq, ++g, group_aggregate::encode(e)));
   };
-  ue(user_created{acct, "alice", {"AIDAX", "/", 1}}, 1);
+  ue(user_created{kAcct, "alice", {"AIDAX", "/", 1}}, 1);
   ue(user_key_created{key}, 2);
   ue(user_policy_put{"own", allow("ec2:Describe*")}, 3);
-  ge(group_created{acct, "devs", {"AGPAX", "/", 1}}, 1);
+  ge(group_created{kAcct, "devs", {"AGPAX", "/", 1}}, 1);
   ge(group_policy_put{"team", deny("ec2:RunInstances")}, 2);
-  m.apply(record("instance/" + acct + "/i-1", 1, ++g, {"instance_launched", 1, "{}"}, "arn:aws:iam::" + acct + ":user/alice"));
+  m.apply(record("instance/" + kAcct + "/i-1", 1, ++g, {"instance_launched", 1, "{}"}, "arn:aws:iam::" + kAcct + ":user/alice"));
   auto who = m.find_key(key.access_key_id);
   ASSERT_TRUE(who);
-  EXPECT_EQ(who->user_arn, "arn:aws:iam::" + acct + ":user/alice");
+  EXPECT_EQ(who->user_arn, "arn:aws:iam::" + kAcct + ":user/alice");
   EXPECT_EQ(who->policies.size(), 1u);  // not a member yet
   ge(member_added{"alice"}, 3);
   who = m.find_key(key.access_key_id);
@@ -222,7 +222,7 @@ TEST(Directory, KeysResolveToUsersWithUserAndGroupPolicies) {
   directory_model again;
   ASSERT_TRUE(again.load(m.save()));
   EXPECT_EQ(again.find_key(key.access_key_id)->policies, who->policies);
-  EXPECT_EQ(again.of_account(acct).instance_owners.at("i-1"), "arn:aws:iam::" + acct + ":user/alice");
+  EXPECT_EQ(again.of_account(kAcct).instance_owners.at("i-1"), "arn:aws:iam::" + kAcct + ":user/alice");
   EXPECT_TRUE(again.of_account("999999999999").users.empty());
   ue(user_key_deleted{key.access_key_id}, 4);
   EXPECT_FALSE(m.find_key(key.access_key_id));
@@ -230,7 +230,7 @@ TEST(Directory, KeysResolveToUsersWithUserAndGroupPolicies) {
 
 TEST(Sharing, MembersSeeOwnersAndGrantedGroupsManage) {
   directory d;
-  const auto arn = [](const std::string& u) { return "arn:aws:iam::" + acct + ":user/" + u; };
+  const auto arn = [](const std::string& u) { return "arn:aws:iam::" + kAcct + ":user/" + u; };
   user_state a, b, c;
   a.exists = b.exists = c.exists = true;
   a.user_name = "a";
@@ -243,8 +243,8 @@ TEST(Sharing, MembersSeeOwnersAndGrantedGroupsManage) {
   g.members = {"a", "b"};
   d.groups = {g};
   d.instance_owners["i-1"] = arn("a");
-  const caller A{arn("a"), "a"}, B{arn("b"), "b"}, C{arn("c"), "c"}, root{"arn:aws:iam::" + acct + ":root", ""};
-  const std::string i1 = "arn:aws:ec2:kumo-1:" + acct + ":instance/i-1";
+  const caller A{arn("a"), "a"}, B{arn("b"), "b"}, C{arn("c"), "c"}, root{"arn:aws:iam::" + kAcct + ":root", ""};
+  const std::string i1 = "arn:aws:ec2:kumo-1:" + kAcct + ":instance/i-1";
   EXPECT_TRUE(may_see_instance(d, A, "i-1"));
   EXPECT_FALSE(may_see_instance(d, B, "i-1"));  // not shared yet
   EXPECT_TRUE(may_see_instance(d, root, "i-1"));
