@@ -309,89 +309,70 @@ void write_policy_names(const op_ptr& c, const std::map<std::string, std::string
   c->respond(w);
 }
 
-void put_user_policy_op(const op_ptr& c) {
-  auto user = name_param(c, "UserName", valid_user_name);
-  if (!user) return;
-  auto p = policy_params(c, true);
-  if (!p) return;
-  command_user(c, *user, put_user_policy{p->first, p->second}, nothing);
+// Inline policies of users and of groups work alike: `group` says which.
+std::optional<std::string> owner_param(const op_ptr& c, bool group) {
+  return group ? name_param(c, "GroupName", valid_group_name) : name_param(c, "UserName", valid_user_name);
 }
 
-void get_user_policy_op(const op_ptr& c) {
-  auto user = name_param(c, "UserName", valid_user_name);
-  if (!user) return;
+// The policies of the named user or group, or nullptr after answering NoSuchEntity.
+const std::map<std::string, std::string>* policies_of(const op_ptr& c, const directory& d, const std::string& name,
+                                                      bool group) {
+  if (group) {
+    if (const auto* g = d.group(name)) return &g->policies;
+    no_such_group(c, name);
+  } else {
+    if (const auto* u = d.user(name)) return &u->policies;
+    no_such_user(c, name);
+  }
+  return nullptr;
+}
+
+void put_policy_op(const op_ptr& c, bool group) {
+  auto owner = owner_param(c, group);
+  if (!owner) return;
+  auto p = policy_params(c, true);
+  if (!p) return;
+  if (group)
+    command_group(c, *owner, put_group_policy{p->first, p->second}, nothing);
+  else
+    command_user(c, *owner, put_user_policy{p->first, p->second}, nothing);
+}
+
+void get_policy_op(const op_ptr& c, bool group) {
+  auto owner = owner_param(c, group);
+  if (!owner) return;
   auto p = policy_params(c, false);
   if (!p) return;
   with_directory(c, [=](directory& d) {
-    const auto* u = d.user(*user);
-    if (!u) return no_such_user(c, *user);
-    auto it = u->policies.find(p->first);
-    if (it == u->policies.end())
-      return c->fail("NoSuchEntity", "The user policy with name " + p->first + " cannot be found.", 404);
+    const auto* policies = policies_of(c, d, *owner, group);
+    if (!policies) return;
+    auto it = policies->find(p->first);
+    if (it == policies->end())
+      return c->fail("NoSuchEntity", std::string("The ") + (group ? "group" : "user") + " policy with name " +
+                                         p->first + " cannot be found.", 404);
     xml_writer w;
-    w.leaf("UserName", *user).leaf("PolicyName", p->first).leaf("PolicyDocument", encoded(it->second));
+    w.leaf(group ? "GroupName" : "UserName", *owner).leaf("PolicyName", p->first);
+    w.leaf("PolicyDocument", encoded(it->second));
     c->respond(w);
   });
 }
 
-void delete_user_policy_op(const op_ptr& c) {
-  auto user = name_param(c, "UserName", valid_user_name);
-  if (!user) return;
+void delete_policy_op(const op_ptr& c, bool group) {
+  auto owner = owner_param(c, group);
+  if (!owner) return;
   auto p = policy_params(c, false);
   if (!p) return;
-  command_user(c, *user, delete_user_policy{p->first}, nothing);
+  if (group)
+    command_group(c, *owner, delete_group_policy{p->first}, nothing);
+  else
+    command_user(c, *owner, delete_user_policy{p->first}, nothing);
 }
 
-void list_user_policies_op(const op_ptr& c) {
-  auto user = name_param(c, "UserName", valid_user_name);
-  if (!user) return;
+void list_policies_op(const op_ptr& c, bool group) {
+  auto owner = owner_param(c, group);
+  if (!owner) return;
   with_directory(c, [=](directory& d) {
-    const auto* u = d.user(*user);
-    if (!u) return no_such_user(c, *user);
-    write_policy_names(c, u->policies);
-  });
-}
-
-void put_group_policy_op(const op_ptr& c) {
-  auto group = name_param(c, "GroupName", valid_group_name);
-  if (!group) return;
-  auto p = policy_params(c, true);
-  if (!p) return;
-  command_group(c, *group, put_group_policy{p->first, p->second}, nothing);
-}
-
-void get_group_policy_op(const op_ptr& c) {
-  auto group = name_param(c, "GroupName", valid_group_name);
-  if (!group) return;
-  auto p = policy_params(c, false);
-  if (!p) return;
-  with_directory(c, [=](directory& d) {
-    const auto* g = d.group(*group);
-    if (!g) return no_such_group(c, *group);
-    auto it = g->policies.find(p->first);
-    if (it == g->policies.end())
-      return c->fail("NoSuchEntity", "The group policy with name " + p->first + " cannot be found.", 404);
-    xml_writer w;
-    w.leaf("GroupName", *group).leaf("PolicyName", p->first).leaf("PolicyDocument", encoded(it->second));
-    c->respond(w);
-  });
-}
-
-void delete_group_policy_op(const op_ptr& c) {
-  auto group = name_param(c, "GroupName", valid_group_name);
-  if (!group) return;
-  auto p = policy_params(c, false);
-  if (!p) return;
-  command_group(c, *group, delete_group_policy{p->first}, nothing);
-}
-
-void list_group_policies_op(const op_ptr& c) {
-  auto group = name_param(c, "GroupName", valid_group_name);
-  if (!group) return;
-  with_directory(c, [=](directory& d) {
-    const auto* g = d.group(*group);
-    if (!g) return no_such_group(c, *group);
-    write_policy_names(c, g->policies);
+    if (const auto* policies = policies_of(c, d, *owner, group)) write_policy_names(c, *policies);
   });
 }
 
@@ -413,14 +394,14 @@ void register_iam_ops(op_table& t) {
   t["ListAccessKeys"] = {list_access_keys_op, false};
   t["UpdateAccessKey"] = {update_access_key_op, false};
   t["DeleteAccessKey"] = {delete_access_key_op, false};
-  t["PutUserPolicy"] = {put_user_policy_op, false};
-  t["GetUserPolicy"] = {get_user_policy_op, false};
-  t["DeleteUserPolicy"] = {delete_user_policy_op, false};
-  t["ListUserPolicies"] = {list_user_policies_op, false};
-  t["PutGroupPolicy"] = {put_group_policy_op, false};
-  t["GetGroupPolicy"] = {get_group_policy_op, false};
-  t["DeleteGroupPolicy"] = {delete_group_policy_op, false};
-  t["ListGroupPolicies"] = {list_group_policies_op, false};
+  t["PutUserPolicy"] = {[](const op_ptr& c) { put_policy_op(c, false); }, false};
+  t["GetUserPolicy"] = {[](const op_ptr& c) { get_policy_op(c, false); }, false};
+  t["DeleteUserPolicy"] = {[](const op_ptr& c) { delete_policy_op(c, false); }, false};
+  t["ListUserPolicies"] = {[](const op_ptr& c) { list_policies_op(c, false); }, false};
+  t["PutGroupPolicy"] = {[](const op_ptr& c) { put_policy_op(c, true); }, false};
+  t["GetGroupPolicy"] = {[](const op_ptr& c) { get_policy_op(c, true); }, false};
+  t["DeleteGroupPolicy"] = {[](const op_ptr& c) { delete_policy_op(c, true); }, false};
+  t["ListGroupPolicies"] = {[](const op_ptr& c) { list_policies_op(c, true); }, false};
 }
 
 const op_table& iam_operations() {
