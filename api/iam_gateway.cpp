@@ -68,6 +68,19 @@ bool authorized(const op_ptr& c) {
   return false;
 }
 
+namespace {
+
+// X-Amz-Security-Token: a header, or a query parameter of a presigned URL.
+std::string session_token(const http_parts& req) {
+  if (auto h = req.headers.find("x-amz-security-token"); h != req.headers.end()) return h->second;
+  auto qpos = req.target.find('?');
+  query_error err;
+  auto q = qpos == std::string::npos ? std::nullopt : query::parse(req.target.substr(qpos + 1), err);
+  return q ? q->get("X-Amz-Security-Token").value_or("") : "";
+}
+
+}  // namespace
+
 void authenticate_user(const op_ptr& c, const http_parts& req, const sigv4_claim& claim,
                        std::function<void()> then) {
   auto parts = std::make_shared<http_parts>(req);
@@ -83,12 +96,9 @@ void authenticate_user(const op_ptr& c, const http_parts& req, const sigv4_claim
             if (who->key.expires_ms && who->key.expires_ms <= persistence::now_ms())
               return refuse("the temporary access key " + claim.access_key_id + " expired at " +
                             iso_time(who->key.expires_ms) + "; log in again");
-            if (!who->key.secret_session_token.empty()) {
-              auto token = parts->headers.find("x-amz-security-token");
-              if (token == parts->headers.end() ||
-                  !constant_time_equal(token->second, who->key.secret_session_token))
-                return refuse("a temporary key needs its session token (X-Amz-Security-Token)");
-            }
+            if (!who->key.secret_session_token.empty() &&
+                !constant_time_equal(session_token(*parts), who->key.secret_session_token))
+              return refuse("a temporary key needs its session token (X-Amz-Security-Token)");
             if (auto bad = verify(*parts, claim, who->key.secret_access_key, signing_region(c, claim), c->service,
                                   std::time(nullptr)))
               return c->fail(bad->code, bad->message, bad->http_status);

@@ -26,15 +26,6 @@ std::vector<const group_state*> directory::groups_of(const std::string& user_nam
   return out;
 }
 
-std::vector<std::string> directory::effective_policies(const std::string& user_name) const {
-  std::vector<std::string> out;
-  if (const auto* u = user(user_name))
-    for (const auto& [n, doc] : u->policies) out.push_back(doc);
-  for (const auto* g : groups_of(user_name))
-    for (const auto& [n, doc] : g->policies) out.push_back(doc);
-  return out;
-}
-
 void directory_model::index_keys(const std::string& id, const user_state& s, bool add) {
   for (const auto& k : s.keys)
     if (add)
@@ -120,7 +111,12 @@ std::optional<caller_identity> directory_model::find_key(const std::string& acce
   out.user_arn = user_arn(u.account_id, u.spec.path, u.user_name);
   for (const auto& key : u.keys)
     if (key.access_key_id == access_key_id) out.key = key;
-  out.policies = of_account(u.account_id).effective_policies(u.user_name);
+  // The user's own policies, then those of every group it belongs to.
+  for (const auto& [n, doc] : u.policies) out.policies.push_back(doc);
+  const auto prefix = u.account_id + "/";
+  for (auto it = groups_.lower_bound(prefix); it != groups_.end() && starts_with(it->first, prefix.c_str()); ++it)
+    if (it->second.members.count(u.user_name))
+      for (const auto& [n, doc] : it->second.policies) out.policies.push_back(doc);
   return out;
 }
 

@@ -25,8 +25,6 @@ struct directory {
   const user_state* user(const std::string& name) const;
   const group_state* group(const std::string& name) const;
   std::vector<const group_state*> groups_of(const std::string& user_name) const;
-  // The user's own policy documents, then those of its groups.
-  std::vector<std::string> effective_policies(const std::string& user_name) const;
 };
 
 // Who signed a request with an IAM user's key.

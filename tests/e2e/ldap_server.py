@@ -36,12 +36,24 @@ def group_ldif(name, members):
 
 
 class Slapd:
-    def __init__(self):
+    """`tls`: also a self-signed certificate for 127.0.0.1 (StartTLS on the
+    ldap:// port, and an ldaps:// port); `self.ca` is its file."""
+
+    def __init__(self, tls=False):
         self.dir = tempfile.mkdtemp(prefix="kumo-slapd-")
         os.makedirs(os.path.join(self.dir, "db"))
         self.port = free_port()
         self.uri = "ldap://127.0.0.1:%d" % self.port
+        self.ldaps_uri = "ldaps://127.0.0.1:%d" % free_port() if tls else None
         self.conf = os.path.join(self.dir, "slapd.conf")
+        tls_conf = ""
+        if tls:
+            self.ca = os.path.join(self.dir, "cert.pem")
+            key = os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", self.ca], check=True, capture_output=True)
+            tls_conf = "TLSCertificateFile %s\nTLSCertificateKeyFile %s\n" % (self.ca, key)
         with open(self.conf, "w") as f:
             f.write("""include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
@@ -51,7 +63,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 pidfile {dir}/slapd.pid
 sizelimit unlimited
-database mdb
+{tls}database mdb
 maxsize 104857600
 suffix "{suffix}"
 rootdn "{admin}"
@@ -59,7 +71,7 @@ rootpw {pw}
 directory {dir}/db
 access to attrs=userPassword by self read by anonymous auth by * none
 access to * by * read
-""".format(dir=self.dir, suffix=SUFFIX, admin=ADMIN_DN, pw=ADMIN_PW))
+""".format(dir=self.dir, suffix=SUFFIX, admin=ADMIN_DN, pw=ADMIN_PW, tls=tls_conf))
         self.proc = None
         self.start()
         self.add("dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: kumo\no: kumo\n\n"
@@ -67,7 +79,8 @@ access to * by * read
                  "dn: %s\nobjectClass: organizationalUnit\nou: groups\n\n" % (SUFFIX, PEOPLE, GROUPS))
 
     def start(self):
-        self.proc = subprocess.Popen(["/usr/sbin/slapd", "-f", self.conf, "-h", self.uri + "/", "-d", "0"],
+        urls = self.uri + "/" + (" " + self.ldaps_uri + "/" if self.ldaps_uri else "")
+        self.proc = subprocess.Popen(["/usr/sbin/slapd", "-f", self.conf, "-h", urls, "-d", "0"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -105,10 +118,10 @@ access to * by * read
     def delete(self, dn):
         self._run("ldapdelete", "", dn)
 
-    def kumod_flags(self, sync_seconds=0):
+    def kumod_flags(self, sync_seconds=0, uri=None):
         secret = os.path.join(self.dir, "bind-password")
         with open(secret, "w") as f:
             f.write(ADMIN_PW + "\n")
-        return ["--ldap-uri=" + self.uri, "--ldap-bind-dn=" + ADMIN_DN, "--ldap-bind-password-file=" + secret,
+        return ["--ldap-uri=" + (uri or self.uri), "--ldap-bind-dn=" + ADMIN_DN, "--ldap-bind-password-file=" + secret,
                 "--ldap-user-base=" + PEOPLE, "--ldap-group-base=" + GROUPS,
                 "--ldap-sync-seconds=%d" % sync_seconds]

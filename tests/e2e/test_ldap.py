@@ -209,5 +209,40 @@ class LdapTest(unittest.TestCase):
             periodic.stop()
 
 
+class LdapTlsTest(unittest.TestCase):
+    """StartTLS and ldaps:// against slapd with a self-signed certificate."""
+
+    def test_starttls_and_ldaps_verify_the_server(self):
+        ldap = Slapd(tls=True)
+        try:
+            ldap.add(user_ldif("erin", "erin-pw") + group_ldif("tls", ["erin"]))
+            for flags in (ldap.kumod_flags() + ["--ldap-starttls=true", "--ldap-ca-file=" + ldap.ca],
+                          ldap.kumod_flags(uri=ldap.ldaps_uri) + ["--ldap-ca-file=" + ldap.ca]):
+                k = Kumod("--hypervisor=fake", *flags)
+                try:
+                    out = k.kumoctl("ldap", "sync")
+                    self.assertEqual(out.returncode, 0, out.stderr)
+                    iam = iam_client(k, k.admin_key, k.admin_secret)
+                    self.assertEqual(members(iam, "tls"), ["erin"])
+                    r = subprocess.run([os.path.join(os.environ.get("KUMO_BIN_DIR", "build/bin"), "kumoctl"),
+                                        "--endpoint=" + k.endpoint, "login", "erin", "--json"], capture_output=True,
+                                       text=True, timeout=60, env=dict(os.environ, KUMO_PASSWORD="erin-pw"))
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                finally:
+                    k.stop()
+            # Without the CA the certificate is not trusted: a clear error, nothing written.
+            k = Kumod("--hypervisor=fake", *ldap.kumod_flags(), "--ldap-starttls=true")
+            try:
+                out = k.kumoctl("ldap", "sync")
+                self.assertNotEqual(out.returncode, 0)
+                self.assertIn("StartTLS", out.stderr)
+                iam = iam_client(k, k.admin_key, k.admin_secret)
+                self.assertEqual(iam.list_users()["Users"], [])
+            finally:
+                k.stop()
+        finally:
+            ldap.destroy()
+
+
 if __name__ == "__main__":
     unittest.main()
