@@ -235,7 +235,7 @@ void op_context::respond(const xml_writer& body) const { respond(body.str()); }
 // Every reply is logged once, with the request id, action and caller.
 void op_context::log_reply(int status) const {
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("rid={} ec2 {} account={} -> {} ({:.1f} ms)", request_id, action.empty() ? "-" : action,
+  spdlog::info("rid={} {} {} account={} -> {} ({:.1f} ms)", request_id, service, action.empty() ? "-" : action,
                account_id.empty() ? "-" : account_id, status, ms);
 }
 

@@ -196,6 +196,19 @@ class IamTest(unittest.TestCase):
         self.assertEqual(error_code(self.iam.delete_user_policy, UserName="describer", PolicyName="p"),
                          "NoSuchEntity")
 
+    def test_global_signing_region_and_unknown_service(self):
+        # IAM is global: SDKs may sign for us-east-1.
+        east = boto3.client("iam", region_name="us-east-1", endpoint_url=self.k.endpoint,
+                            aws_access_key_id=self.k.admin_key, aws_secret_access_key=self.k.admin_secret)
+        east.list_users()
+        # EC2 still wants this cloud's region, and other services are refused.
+        ec2_east = boto3.client("ec2", region_name="us-east-1", endpoint_url=self.k.endpoint,
+                                aws_access_key_id=self.k.admin_key, aws_secret_access_key=self.k.admin_secret)
+        self.assertEqual(error_code(ec2_east.describe_regions), "AuthFailure")
+        sts = boto3.client("sts", region_name=REGION, endpoint_url=self.k.endpoint,
+                           aws_access_key_id=self.k.admin_key, aws_secret_access_key=self.k.admin_secret)
+        self.assertEqual(error_code(sts.get_caller_identity), "AuthFailure")
+
     def test_another_account_sees_no_users(self):
         self.iam.create_user(UserName="private")
         out = self.k.kumoctl("account", "create", "other", "--json")

@@ -72,8 +72,8 @@ class SharingTest(unittest.TestCase):
         """The API call, signed by botocore's own signer (it is not in the EC2 model).
         `who`: a user name of this test, or (key, secret)."""
         creds = Credentials(*(self.users[who + "-creds"] if isinstance(who, str) else who))
-        body = urllib.parse.urlencode({"Action": action, "Version": "2016-11-15", "InstanceId": iid,
-                                       "GroupName": group})
+        params = {"Action": action, "Version": "2016-11-15", "InstanceId": iid, "GroupName": group}
+        body = urllib.parse.urlencode({k: v for k, v in params.items() if v})
         req = AWSRequest(method="POST", url=self.k.endpoint + "/", data=body,
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
         botocore.auth.SigV4Auth(creds, "ec2", "kumo-1").add_auth(req)
@@ -125,6 +125,11 @@ class SharingTest(unittest.TestCase):
                              (c.get_console_output, {"InstanceId": iid})]:
             self.assertEqual(error_code(call, **kwargs), "InvalidInstanceID.NotFound")
         self.assertEqual(self.state(a, iid), "running")
+        # The shares a member can see.
+        status, body = self.share("b", "", "", "KumoDescribeInstanceShares")
+        self.assertEqual(status, 200, body)
+        self.assertIn("<instanceId>%s</instanceId><groupName>g</groupName>" % iid, body)
+        self.assertNotIn(iid, self.share("c", "", "", "KumoDescribeInstanceShares")[1])
         # Sharing and unsharing are events on the group.
         audit = self.k.kumoctl("audit", iid).stdout
         self.assertIn("resource_shared", audit)
