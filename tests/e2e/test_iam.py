@@ -56,6 +56,11 @@ class IamTest(unittest.TestCase):
                            capture_output=True, text=True, env=env, timeout=60)
         return p
 
+    def event_count(self):
+        out = self.k.kumoctl("events", "--json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return len(out.stdout.splitlines())
+
     def new_user_with_key(self, name, policy=None):
         self.iam.create_user(UserName=name)
         key = self.iam.create_access_key(UserName=name)["AccessKey"]
@@ -85,7 +90,8 @@ class IamTest(unittest.TestCase):
         self.assertIn("g1", [x["GroupName"] for x in self.iam.list_groups()["Groups"]])
         self.iam.remove_user_from_group(GroupName="g1", UserName="u2")
         self.assertEqual([x["UserName"] for x in self.iam.get_group(GroupName="g1")["Users"]], ["u1"])
-        # Refusals, and nothing changed by them.
+        # Refusals, and nothing changed by them: not one event.
+        events_before = self.event_count()
         self.assertEqual(error_code(self.iam.create_user, UserName="u1"), "EntityAlreadyExists")
         self.assertEqual(error_code(self.iam.create_group, GroupName="g1"), "EntityAlreadyExists")
         self.assertEqual(error_code(self.iam.get_user, UserName="nobody"), "NoSuchEntity")
@@ -97,6 +103,7 @@ class IamTest(unittest.TestCase):
         self.assertEqual(error_code(self.iam.delete_group, GroupName="g1"), "DeleteConflict")
         self.assertEqual(error_code(self.iam.delete_user, UserName="u1"), "DeleteConflict")  # still in g1
         self.assertEqual([x["UserName"] for x in self.iam.get_group(GroupName="g1")["Users"]], ["u1"])
+        self.assertEqual(self.event_count(), events_before)
         self.iam.remove_user_from_group(GroupName="g1", UserName="u1")
         self.iam.delete_group(GroupName="g1")
         self.iam.delete_user(UserName="u1")
@@ -151,6 +158,7 @@ class IamTest(unittest.TestCase):
                          "UnauthorizedOperation")
         self.assertEqual(error_code(mine.create_key_pair, KeyName="sneaky"), "UnauthorizedOperation")
         self.assertEqual(error_code(mine.create_key_pair, KeyName="sneaky", DryRun=True), "UnauthorizedOperation")
+        self.assertEqual(error_code(mine.create_key_pair, KeyName="sneaky", DryRun=False), "UnauthorizedOperation")
         self.assertNotIn("sneaky", [x["KeyName"] for x in self.ec2.describe_key_pairs()["KeyPairs"]])
         # IAM calls need iam: permissions.
         me = iam_client(self.k, key, secret)
@@ -179,6 +187,7 @@ class IamTest(unittest.TestCase):
         self.assertEqual(error_code(mine.stop_instances, InstanceIds=["i-0000000000000000a"]),
                          "InvalidInstanceID.NotFound")  # allowed, and then: no such instance
         # Malformed and oversized policies are refused; the old one stays.
+        events_before = self.event_count()
         for bad in ["{", json.dumps({"Statement": [{"Effect": "Allow", "Action": "RunInstances", "Resource": "*"}]}),
                     json.dumps({"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
                                                "Principal": "*"}]})]:
@@ -191,6 +200,7 @@ class IamTest(unittest.TestCase):
         self.assertEqual(sorted(self.iam.list_user_policies(UserName="describer")["PolicyNames"]), ["p", "stop-one"])
         self.assertEqual(error_code(self.iam.put_user_policy, UserName="nobody", PolicyName="p",
                                     PolicyDocument=DESCRIBE_ONLY), "NoSuchEntity")
+        self.assertEqual(self.event_count(), events_before)
         self.iam.delete_user_policy(UserName="describer", PolicyName="p")
         self.assertEqual(error_code(mine.describe_regions), "UnauthorizedOperation")  # default deny
         self.assertEqual(error_code(self.iam.delete_user_policy, UserName="describer", PolicyName="p"),
