@@ -25,6 +25,13 @@ void with_directory(const op_ptr& c, std::function<void(iam::directory&)> then) 
       .then([=](iam::directory& d) { then(d); }, [=](caf::error& e) { service_unavailable(c, e); });
 }
 
+// Enough of the directory to decide what the calling user sees and manages.
+void with_my_directory(const op_ptr& c, std::function<void(iam::directory&)> then) {
+  c->self->request(c->cloud->iam_view, actor_timeout, iam_user_atom::value, c->account_id, c->user_name,
+                   c->read_floor())
+      .then([=](iam::directory& d) { then(d); }, [=](caf::error& e) { service_unavailable(c, e); });
+}
+
 void change_share(const op_ptr& c, bool share) {
   auto id = required(c, "InstanceId");
   if (!id) return;
@@ -81,7 +88,7 @@ void describe_instance_shares(const op_ptr& c) {
 void only_visible(const op_ptr& c, std::vector<instance_view> all, std::function<void(std::vector<instance_view>&)> then) {
   if (c->user_name.empty()) return then(all);
   auto shared_all = std::make_shared<std::vector<instance_view>>(std::move(all));
-  with_directory(c, [=](iam::directory& d) {
+  with_my_directory(c, [=](iam::directory& d) {
     std::vector<instance_view> visible;
     for (auto& v : *shared_all)
       if (iam::may_see_instance(d, caller_of(c), v.state.spec.instance_id)) visible.push_back(std::move(v));
@@ -91,7 +98,7 @@ void only_visible(const op_ptr& c, std::vector<instance_view> all, std::function
 
 void owner_only(const op_ptr& c, std::function<void()> then) {
   if (c->user_name.empty()) return then();
-  with_directory(c, [=](iam::directory& d) {
+  with_my_directory(c, [=](iam::directory& d) {
     for (const auto& [key, value] : c->params.all()) {
       if (key != "InstanceId" && key.rfind("InstanceId.", 0) != 0) continue;
       if (!iam::may_see_instance(d, caller_of(c), value)) continue;  // the operation answers NotFound

@@ -132,4 +132,15 @@ directory directory_model::of_account(const std::string& account_id) const {
   return d;
 }
 
+directory directory_model::of_user(const std::string& account_id, const std::string& user_name) const {
+  directory d;
+  const auto prefix = account_id + "/";
+  if (auto u = users_.find(member_id(account_id, user_name)); u != users_.end()) d.users.push_back(u->second);
+  for (auto it = groups_.lower_bound(prefix); it != groups_.end() && starts_with(it->first, prefix.c_str()); ++it)
+    if (it->second.members.count(user_name)) d.groups.push_back(it->second);
+  for (auto it = owners_.lower_bound(prefix); it != owners_.end() && starts_with(it->first, prefix.c_str()); ++it)
+    d.instance_owners[it->first.substr(prefix.size())] = it->second;
+  return d;
+}
+
 }  // namespace kumo::actors::iam

@@ -47,6 +47,9 @@ class directory_model {
 
   std::optional<caller_identity> find_key(const std::string& access_key_id) const;
   directory of_account(const std::string& account_id) const;
+  // What decides which instances one user sees: that user, only the groups
+  // it belongs to, and the account's instance owners.
+  directory of_user(const std::string& account_id, const std::string& user_name) const;
 
  private:
   void index_keys(const std::string& id, const user_state& s, bool add);

@@ -16,6 +16,10 @@ caf::behavior directory_view(view_actor* self, persistence::event_store* store, 
       },
       [=](iam_dir_atom, const std::string& account_id, uint64_t min_gseq) {
         answer_when_applied(self, min_gseq, [self, account_id] { return self->state.model.of_account(account_id); });
+      },
+      [=](iam_user_atom, const std::string& account_id, const std::string& user, uint64_t min_gseq) {
+        answer_when_applied(self, min_gseq,
+                            [self, account_id, user] { return self->state.model.of_user(account_id, user); });
       });
 }
 

@@ -3,6 +3,7 @@
 //   groups: (std::string "<account>/<group>", iam::group_command, request_meta) -> group_reply
 //   view:   (iam_key_atom, access_key_id, min_global_seq) -> std::optional<caller_identity>
 //           (iam_dir_atom, account_id, min_global_seq)    -> iam::directory
+//           (iam_user_atom, account_id, user, min_global_seq) -> iam::directory (directory_model::of_user)
 #pragma once
 
 #include "actors/iam/directory.h"
@@ -15,6 +16,7 @@
 namespace kumo::actors {
 using iam_key_atom = caf::atom_constant<caf::atom("iamkey")>;
 using iam_dir_atom = caf::atom_constant<caf::atom("iamdir")>;
+using iam_user_atom = caf::atom_constant<caf::atom("iamuser")>;
 }  // namespace kumo::actors
 
 namespace kumo::actors::iam {

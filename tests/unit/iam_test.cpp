@@ -224,6 +224,11 @@ TEST(Directory, KeysResolveToUsersWithUserAndGroupPolicies) {
   EXPECT_EQ(again.find_key(key.access_key_id)->policies, who->policies);
   EXPECT_EQ(again.of_account(kAcct).instance_owners.at("i-1"), "arn:aws:iam::" + kAcct + ":user/alice");
   EXPECT_TRUE(again.of_account("999999999999").users.empty());
+  auto mine = again.of_user(kAcct, "alice");
+  ASSERT_EQ(mine.users.size(), 1u);
+  ASSERT_EQ(mine.groups.size(), 1u);
+  EXPECT_EQ(mine.instance_owners.size(), 1u);
+  EXPECT_TRUE(again.of_user(kAcct, "bob").groups.empty());
   ue(user_key_deleted{key.access_key_id}, 4);
   EXPECT_FALSE(m.find_key(key.access_key_id));
 }
