@@ -6,6 +6,7 @@
 #include "actors/journal/journal.h"
 #include "actors/image/image_actors.h"
 #include "actors/keypair/keypair_actors.h"
+#include "actors/iam/iam_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
 
 #include <caf/all.hpp>
@@ -36,21 +37,25 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.zones = cc.zones;
   c.compute = cc.controller;
   c.client_tokens = spawn_aggregate_registry<client_token::aggregate>(sys, c.journal, store);
+  auto iam_actors = iam::spawn_iam(sys, c.journal, store);
+  c.users = iam_actors.users;
+  c.groups = iam_actors.groups;
+  c.iam_view = iam_actors.view;
   return c;
 }
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute, storage}) {
+  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute, storage, iam_view}) {
     if (!view) continue;
     self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
         .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
                  [&](caf::error& e) { spdlog::warn("final checkpoint skipped: {}", sys.render(e)); });
   }
   for (auto* a : {&client_tokens, &compute, &instances, &zones, &accounts_view, &accounts, &keypairs_view,
-                  &keypairs, &security_groups_view, &security_groups, &images_view, &images, &storage, &snapshots, &volumes, &journal}) {
-    if (!*a) continue;
-    self->send_exit(*a, caf::exit_reason::user_shutdown);
+                  &keypairs, &security_groups_view, &security_groups, &images_view, &images, &storage, &snapshots,
+                  &volumes, &ldap, &users, &groups, &iam_view, &journal}) {
+    if (*a) self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }
 }

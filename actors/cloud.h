@@ -28,6 +28,10 @@ struct cloud_actors {
   caf::actor volumes;    // Volume aggregate registry (storage role; null without it)
   caf::actor snapshots;  // Snapshot aggregate registry (storage role)
   caf::actor storage;    // the storage controller and volumes/snapshots view (storage role)
+  caf::actor users;     // IAM User aggregate registry
+  caf::actor groups;    // IAM Group aggregate registry (user groups as actors)
+  caf::actor iam_view;  // IAM directory projection (keys -> users, policies, sharing)
+  caf::actor ldap;      // LDAP sync + login (set by kumod when a directory is configured)
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,
                             compute_config compute = {}, storage_config storage = {});

@@ -3,6 +3,8 @@
 #include "actors/account/account.h"
 #include "actors/clienttoken/client_token.h"
 #include "actors/compute/zone.h"
+#include "actors/iam/group.h"
+#include "actors/iam/user.h"
 #include "actors/image/image.h"
 #include "actors/instance/instance.h"
 #include "actors/keypair/keypair.h"
@@ -32,6 +34,8 @@ persistence::status decode_any(const persistence::event_record& r) {
   if (kind == client_token::aggregate::kind) return decode_as<client_token::aggregate>(r);
   if (kind == volume::aggregate::kind) return decode_as<volume::aggregate>(r);
   if (kind == snapshot::aggregate::kind) return decode_as<snapshot::aggregate>(r);
+  if (kind == iam::user_aggregate::kind) return decode_as<iam::user_aggregate>(r);
+  if (kind == iam::group_aggregate::kind) return decode_as<iam::group_aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

@@ -140,12 +140,15 @@ std::optional<http_reply> signed_client::call(const std::map<std::string, std::s
                  {"content-type", "application/x-www-form-urlencoded; charset=utf-8"},
                  {"x-amz-date", claim.amz_date}};
   auto sig = signature(creds_.secret_access_key, claim, string_to_sign(claim, canonical_request(req, claim)));
+  // No access key: an unsigned request (only KumoLogin accepts one).
+  std::string authorization = creds_.access_key_id.empty()
+                                  ? ""
+                                  : "\r\nAuthorization: AWS4-HMAC-SHA256 Credential=" + creds_.access_key_id + "/" +
+                                        claim.date + "/" + region_ + "/ec2/aws4_request, SignedHeaders=" +
+                                        claim.signed_headers + ", Signature=" + sig;
   std::string wire = "POST / HTTP/1.1\r\nHost: " + req.headers["host"] +
                      "\r\nContent-Type: " + req.headers["content-type"] +
-                     "\r\nX-Amz-Date: " + claim.amz_date +
-                     "\r\nAuthorization: AWS4-HMAC-SHA256 Credential=" + creds_.access_key_id + "/" +
-                     claim.date + "/" + region_ + "/ec2/aws4_request, SignedHeaders=" +
-                     claim.signed_headers + ", Signature=" + sig +
+                     "\r\nX-Amz-Date: " + claim.amz_date + authorization +
                      "\r\nContent-Length: " + std::to_string(req.body.size()) + "\r\n\r\n" + req.body;
   for (int attempt = 0; attempt < 2; ++attempt) {  // one retry: a kept-alive socket may have closed
     if (!connect_once(why)) return std::nullopt;

@@ -34,7 +34,8 @@ class signed_client {
   signed_client(const signed_client&) = delete;
   signed_client& operator=(const signed_client&) = delete;
 
-  // POSTs the parameters (Version is added), signed; keeps the connection
+  // POSTs the parameters (Version is added), signed (unsigned when the
+  // credentials have no access key id: KumoLogin); keeps the connection
   // open between calls. Nullopt with `why` when the server cannot be reached.
   std::optional<http_reply> call(const std::map<std::string, std::string>& params,
                                  std::string& why);

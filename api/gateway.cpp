@@ -2,6 +2,7 @@
 //   route -> SigV4 claim -> parameters -> secret lookup (accounts view)
 //   -> signature check -> Action/Version -> DryRun -> the operation.
 #include "api/ec2_params.h"
+#include "api/iam.h"
 #include "api/operation.h"
 
 #include "actors/account/account_actors.h"
@@ -118,6 +119,18 @@ void run_idempotent(const op_ptr& c, op_handler handler) {
           });
 }
 
+void dispatch(const op_ptr& c);
+
+}  // namespace
+
+// IAM is a global service: clients may sign its requests for us-east-1.
+std::string signing_region(const op_ptr& c, const sigv4_claim& claim) {
+  if (c->service == "iam" && claim.region == "us-east-1") return claim.region;
+  return c->cfg->region;
+}
+
+namespace {
+
 void dispatch(const op_ptr& c) {
   auto action = c->params.get("Action");
   if (!action || action->empty())
@@ -125,15 +138,18 @@ void dispatch(const op_ptr& c) {
   c->action = *action;
   auto version = c->params.get("Version");
   if (!version) return c->fail("MissingParameter", "The request must contain the parameter Version");
-  if (*version != api_version)
-    return c->fail("NoSuchVersion", "The requested version (" + version->substr(0, 32) +
-                                        ") of service AmazonEC2 is not served by kumo; use " +
-                                        api_version);
-  const auto& ops = operations();
+  const bool iam = c->service == "iam";
+  const std::string wanted_version = iam ? iam_version : api_version;
+  if (*version != wanted_version)
+    return c->fail("NoSuchVersion", "The requested version (" + version->substr(0, 32) + ") of service " +
+                                        (iam ? "IAM" : "AmazonEC2") + " is not served by kumo; use " +
+                                        wanted_version);
+  const auto& ops = iam ? iam_operations() : operations();
   auto op = ops.find(*action);
   if (op == ops.end())
     return c->fail("InvalidAction", "The action " + action->substr(0, 64) + " is not valid for this web service.");
-  if (const auto* known = model_parameters(*action)) {
+  if (!authorized(c)) return;
+  if (const auto* known = iam ? nullptr : model_parameters(*action)) {
     for (const auto& [key, value] : c->params.all()) {
       auto top = key.substr(0, key.find('.'));
       if (top != "Action" && top != "Version" && !known->count(top))
@@ -171,6 +187,15 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
           return c->fail("InvalidAction", "no EC2 endpoint at this path; use / or /services/compute", 404);
         if (req.method != "GET" && req.method != "POST")
           return c->fail("InvalidAction", "the EC2 Query API takes GET or POST, not " + req.method, 405);
+        if (is_login_request(req)) {  // the one unsigned action (see api/iam.h)
+          query_error qerr;
+          auto params = parameters_of(req, qerr);
+          if (!params) return c->fail(qerr);
+          c->params = std::move(*params);
+          c->action = "KumoLogin";
+          c->service = "iam";
+          return login(c);
+        }
         auth_error aerr;
         auto claim = parse_claim(req, aerr);
         if (!claim) return c->fail(aerr.code, aerr.message, aerr.http_status);
@@ -178,6 +203,7 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
         auto params = parameters_of(req, qerr);
         if (!params) return c->fail(qerr);
         c->params = std::move(*params);
+        if (claim->service == "iam") c->service = "iam";
         auto parts = std::make_shared<http_parts>(std::move(req));
         // The key is looked up no older than the last write through here, so
         // a revoked key stops working for the very next request.
@@ -185,12 +211,10 @@ caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_confi
                       claim->access_key_id, self->state.last_write)
             .then(
                 [=](std::optional<actors::account::key_owner>& owner) {
-                  if (!owner)
-                    return c->fail("AuthFailure",
-                                   "AWS was not able to validate the provided access credentials "
-                                   "(unknown access key " + claim->access_key_id + ")", 401);
-                  if (auto bad = verify(*parts, *claim, owner->secret_access_key,
-                                        self->state.cfg.region, "ec2", std::time(nullptr)))
+                  if (!owner)  // not an account's root key: an IAM user's?
+                    return authenticate_user(c, *parts, *claim, [c] { dispatch(c); });
+                  if (auto bad = verify(*parts, *claim, owner->secret_access_key, signing_region(c, *claim),
+                                        c->service, std::time(nullptr)))
                     return c->fail(bad->code, bad->message, bad->http_status);
                   c->account_id = owner->account_id;
                   c->principal = "arn:aws:iam::" + owner->account_id + ":root";
@@ -211,7 +235,7 @@ void op_context::respond(const xml_writer& body) const { respond(body.str()); }
 // Every reply is logged once, with the request id, action and caller.
 void op_context::log_reply(int status) const {
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("rid={} ec2 {} account={} -> {} ({:.1f} ms)", request_id, action.empty() ? "-" : action,
+  spdlog::info("rid={} {} {} account={} -> {} ({:.1f} ms)", request_id, service, action.empty() ? "-" : action,
                account_id.empty() ? "-" : account_id, status, ms);
 }
 
@@ -219,7 +243,8 @@ void op_context::respond(const std::string& body) const {
   if (answered) return spdlog::error("rid={} {}: second answer dropped", request_id, action);
   answered = true;
   log_reply(200);
-  http_reply reply{200, "text/xml;charset=UTF-8", ec2_response(action, request_id, body)};
+  http_reply reply{200, "text/xml;charset=UTF-8",
+                   service == "iam" ? iam_response(action, request_id, body) : ec2_response(action, request_id, body)};
   if (!record_success) return done(std::move(reply));
   // The answer goes out once the response is recorded; this context may be
   // gone by then, so the continuation owns what it needs.
@@ -230,7 +255,8 @@ void op_context::fail(const std::string& code, const std::string& message, int s
   if (answered) return spdlog::error("rid={} {}: second answer ({}) dropped", request_id, action, code);
   answered = true;
   log_reply(status);
-  done({status, "text/xml;charset=UTF-8", ec2_error(code, message, request_id)});
+  done({status, "text/xml;charset=UTF-8",
+        service == "iam" ? iam_error(code, message, request_id) : ec2_error(code, message, request_id)});
 }
 
 op_context::~op_context() {
@@ -252,6 +278,8 @@ const op_table& operations() {
     register_instance_ops(t);
     register_volume_ops(t);
     register_snapshot_ops(t);
+    register_sharing_ops(t);
+    register_ldap_ops(t);
     return t;
   }();
   return table;

@@ -1,4 +1,5 @@
 #include "api/lookups.h"
+#include "api/instance_access.h"
 
 #include "actors/image/image_actors.h"
 #include "actors/keypair/keypair_actors.h"
@@ -44,7 +45,7 @@ void with_images(const op_ptr& c, std::function<void(std::vector<actors::image::
 void with_instances(const op_ptr& c, std::function<void(std::vector<actors::instance_view>&)> then) {
   c->self->request(c->cloud->compute, actor_timeout, actors::list_instances_atom::value, c->account_id,
                    c->read_floor())
-      .then([=](std::vector<actors::instance_view>& all) { then(all); },
+      .then([=](std::vector<actors::instance_view>& all) { only_visible(c, std::move(all), then); },
             [=](caf::error& e) { service_unavailable(c, e); });
 }
 

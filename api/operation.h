@@ -27,7 +27,10 @@ struct op_context {
   std::string action;
   std::string request_id;
   std::string account_id;
-  std::string principal;  // arn:aws:iam::<account>:root
+  std::string principal;  // arn:aws:iam::<account>:root, or an IAM user's ARN
+  std::string service = "ec2";     // "ec2" | "iam": the API (and XML dialect) of the request
+  std::string user_name;           // the IAM user who signed; empty for the account's root
+  std::vector<std::string> policies;  // the IAM user's effective policy documents
   query params;
   reply_fn done;  // hands the reply to the HTTP server; called once
   std::chrono::steady_clock::time_point started;
@@ -85,6 +88,8 @@ void register_image_ops(op_table& t);
 void register_instance_ops(op_table& t);
 void register_volume_ops(op_table& t);
 void register_snapshot_ops(op_table& t);
+void register_sharing_ops(op_table& t);
+void register_ldap_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.

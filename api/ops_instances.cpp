@@ -6,6 +6,7 @@
 // goes through the compute controller (the Zone aggregate's ledger); reads
 // come from the controller's instances view, scoped to the caller's account.
 #include "api/block_devices.h"
+#include "api/instance_access.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/sigv4.h"
@@ -531,7 +532,9 @@ void start_instances(const op_ptr& c) {
 }
 
 void terminate_instances(const op_ptr& c) {
-  change_instances(c, [] { return instance::command{instance::terminate{persistence::now_ms()}}; }, true);
+  owner_only(c, [=] {
+    change_instances(c, [] { return instance::command{instance::terminate{persistence::now_ms()}}; }, true);
+  });
 }
 
 void reboot_instances(const op_ptr& c) {
@@ -615,7 +618,7 @@ void modify_instance_attribute(const op_ptr& c) {
       return c->fail("InvalidParameterValue", "UserData must be base64 of at most 16 KiB");
     cmd = instance::modify_user_data{*user_data};
   }
-  with_instances(c, [=](instances& all) {
+  owner_only(c, [=] { with_instances(c, [=](instances& all) {
     if (!named_instances(c, all, {*id})) return;
     c->self->request(c->cloud->instances, actor_timeout, instance::aggregate_id(c->account_id, *id), cmd, c->meta())
         .then(
@@ -627,7 +630,7 @@ void modify_instance_attribute(const op_ptr& c) {
               c->respond(w);
             },
             [=](caf::error& e) { service_unavailable(c, e); });
-  });
+  }); });
 }
 
 // ---- DescribeInstanceTypes

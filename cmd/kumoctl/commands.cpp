@@ -82,6 +82,15 @@ bool mentions(const event_record& r, const std::string& id) {
   return r.payload.find("\"" + id + "\"") != std::string::npos;
 }
 
+// Group membership events name the user who joined or left: "  user=alice".
+std::string who_of(const event_record& r) {
+  if (r.type != "member_added" && r.type != "member_removed") return "";
+  auto j = json::parse(r.payload, nullptr, false);
+  return j.is_object() && j.contains("user_name") && j["user_name"].is_string()
+             ? "  user=" + j["user_name"].get<std::string>()
+             : "";
+}
+
 int report_read_error(const persistence::status& s) {
   std::cerr << "kumoctl: " << s.message << "\n";
   return 1;
@@ -120,7 +129,7 @@ int audit(persistence::event_store& store, const options& o, std::ostream& out) 
       out << to_json(r).dump() << "\n";
     else
       out << persistence::format_time(r.time_ms) << "  " << r.principal << "  " << r.type
-          << "  on " << r.stream << "  (request " << r.request_id << ", event #" << r.global_seq
+          << "  on " << r.stream << who_of(r) << "  (request " << r.request_id << ", event #" << r.global_seq
           << ")\n";
     return true;
   });

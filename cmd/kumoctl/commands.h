@@ -39,5 +39,8 @@ struct admin_options {
 };
 int administer(const std::string& command, const std::vector<std::string>& args,
                const admin_options& o, std::ostream& out, std::ostream& err);
+// ldap sync, login USER, instance share|unshare ID GROUP (see admin.cpp).
+int identity(const std::string& command, const std::vector<std::string>& args, const admin_options& o,
+             std::istream& in, std::ostream& out, std::ostream& err);
 
 }  // namespace kumo::ctl

@@ -24,6 +24,9 @@ const char* usage =
     "  account create NAME [--json]     a new account with its first access key\n"
     "  account list [--json]\n"
     "  key create ACCOUNT_ID [--json]   another access key (at most two per account)\n"
+    "  ldap sync                        mirror the LDAP directory into users and groups now\n"
+    "  instance share|unshare INSTANCE_ID GROUP   share an instance with a user group\n"
+    "  login USER [--json]              LDAP password (KUMO_PASSWORD or stdin) -> temporary keys\n"
     "  key delete ACCOUNT_ID ACCESS_KEY_ID\n"
     "  options: --endpoint=http://127.0.0.1:8773 --region=kumo-1\n"
     "           --credentials=FILE (default DIR/admin-credentials) --profile=kumo\n"
@@ -91,6 +94,11 @@ int main(int argc, char** argv) {
     if (admin.credentials.empty()) admin.credentials = o.data_dir + "/admin-credentials";
     admin.json = o.json;
     return ctl::administer(command, positional, admin, std::cout, std::cerr);
+  }
+  if (command == "ldap" || command == "login" || command == "instance") {
+    if (admin.credentials.empty()) admin.credentials = o.data_dir + "/admin-credentials";
+    admin.json = o.json;
+    return ctl::identity(command, positional, admin, std::cin, std::cout, std::cerr);
   }
   if (command == "audit" && positional.size() == 1) o.resource_id = positional[0];
   else if (!positional.empty()) return usage_error("unexpected argument '" + positional.back() + "'");

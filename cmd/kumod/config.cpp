@@ -114,6 +114,8 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
       return false;
     }
     c.placement = value;
+  } else if (key.rfind("ldap-", 0) == 0) {
+    if (!actors::ldap::set_option(c.ldap, key.substr(5), value, error)) return false;
   } else {
     error = "unknown setting '" + key + "'";
     return false;
@@ -147,6 +149,8 @@ const char* usage() {
          "             [--node-vcpus=N] [--node-memory-mib=N] [--node-disk-gib=N]\n"
          "             [--instance-types=name:vcpus:mib:gib,...] [--placement=pack|spread]\n"
          "             [--stop-grace-seconds=N]\n"
+         "             [--ldap-uri=ldap://HOST:PORT --ldap-bind-dn=DN --ldap-bind-password-file=FILE\n"
+         "              --ldap-user-base=DN --ldap-group-base=DN ...] (see README: LDAP)\n"
          "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n"
          "          --zones=<region>a --role=all-in-one --cluster-listen=127.0.0.1:8774\n"
          "          --hypervisor=libvirt --libvirt-uri=qemu:///system\n"
@@ -191,6 +195,10 @@ std::optional<config> parse_config(const std::vector<std::string>& args, std::st
   for (const auto& [k, v] : flags)
     if (!set(c, k, v, error)) return std::nullopt;
   if (c.zones.empty()) c.zones.push_back(c.region + "a");
+  if (auto missing = actors::ldap::incomplete(c.ldap); !missing.empty()) {
+    error = missing;
+    return std::nullopt;
+  }
   if (c.role == "node" && c.cluster.empty()) {
     error = "--role=node needs --cluster=HOST:PORT (the cloud kumod's --cluster-listen)";
     return std::nullopt;

@@ -2,6 +2,8 @@
 // keys ("key = value" lines, '#' comments). Flags win over the file.
 #pragma once
 
+#include "actors/ldap/ldap_config.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +33,8 @@ struct config {
   std::string instance_types;          // "name:vcpus:mib:gib,..." replaces the defaults
   std::string placement = "pack";      // pack | spread
   unsigned stop_grace_seconds = 30;    // ACPI shutdown, then the plug is pulled
+  // Identity: the LDAP directory (--ldap-* flags; none by default)
+  actors::ldap::ldap_config ldap;
 };
 
 // "HOST:PORT" -> (host, port); false when malformed.

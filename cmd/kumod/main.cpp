@@ -4,6 +4,7 @@
 #include "bootstrap.h"
 #include "compute.h"
 #include "config.h"
+#include "ldap.h"
 
 #include "actors/account/account_actors.h"
 #include "actors/cloud.h"
@@ -162,7 +163,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     caf::actor gateway;
     if (exit_code == 0) try {
       actors::account::client accounts{sys, cloud.accounts, cloud.accounts_view};
-      if (!daemon::ensure_admin(accounts, cfg.data_dir, error)) {
+      if (!daemon::ensure_admin(accounts, cfg.data_dir, error) || !daemon::start_ldap(sys, cfg, accounts, cloud, error)) {
         spdlog::error("kumod: {}", error);
         exit_code = 1;
       }
