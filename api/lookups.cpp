@@ -4,6 +4,7 @@
 #include "actors/image/image_actors.h"
 #include "actors/keypair/keypair_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
+#include "api/instance_access.h"
 #include "api/op_requests.h"
 #include "persistence/time_format.h"
 
@@ -38,7 +39,7 @@ void with_security_groups(const op_ptr& c,
 void with_images(const op_ptr& c, std::function<void(std::vector<actors::image::state>&)> then) {
   c->self->request(c->cloud->images_view, actor_timeout, actors::list_images_atom::value,
                    c->account_id, c->read_floor())
-      .then([=](std::vector<actors::image::state>& images) { then(images); },
+      .then([=](std::vector<actors::image::state>& images) { only_visible_images(c, std::move(images), then); },
             [=](caf::error& e) { service_unavailable(c, e); });
 }
 

@@ -129,18 +129,23 @@ void get_user_op(const op_ptr& c) {
   });
 }
 
-void list_users_op(const op_ptr& c) {
+// ListUsers / ListGroups: the account's users or groups under PathPrefix.
+template <class State>
+void list_by_path(const op_ptr& c, const char* element, std::vector<State> directory::*all,
+                  void (*write)(xml_writer&, const State&, const char*)) {
   auto prefix = c->params.get("PathPrefix").value_or("/");
   with_directory(c, [=](directory& d) {
     xml_writer w;
-    w.open("Users");
-    for (const auto& u : d.users)
-      if (u.spec.path.rfind(prefix, 0) == 0) write_user(w, u, "member");
-    w.close("Users");
+    w.open(element);
+    for (const auto& x : d.*all)
+      if (x.spec.path.rfind(prefix, 0) == 0) write(w, x, "member");
+    w.close(element);
     not_truncated(w);
     c->respond(w);
   });
 }
+
+void list_users_op(const op_ptr& c) { list_by_path(c, "Users", &directory::users, write_user); }
 
 void delete_user_op(const op_ptr& c) {
   auto name = name_param(c, "UserName", valid_user_name);
@@ -181,18 +186,7 @@ void get_group_op(const op_ptr& c) {
   });
 }
 
-void list_groups_op(const op_ptr& c) {
-  auto prefix = c->params.get("PathPrefix").value_or("/");
-  with_directory(c, [=](directory& d) {
-    xml_writer w;
-    w.open("Groups");
-    for (const auto& g : d.groups)
-      if (g.spec.path.rfind(prefix, 0) == 0) write_group(w, g, "member");
-    w.close("Groups");
-    not_truncated(w);
-    c->respond(w);
-  });
-}
+void list_groups_op(const op_ptr& c) { list_by_path(c, "Groups", &directory::groups, write_group); }
 
 void delete_group_op(const op_ptr& c) {
   auto name = name_param(c, "GroupName", valid_group_name);

@@ -3,6 +3,7 @@
 // "<caller's account>/<image id>", so only an owner can ever change an image;
 // reads come from the images view, which gives every image the caller may see
 // (its own, public ones, ones shared with it) and never another's private one.
+#include "api/instance_access.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 
@@ -49,7 +50,7 @@ void with_own_image(const op_ptr& c, const std::string& image_id, Then then) {
     if (s->owner_id != c->account_id)
       return c->fail("AuthFailure", "Not authorized for image:" + image_id + " (only its owner, account " +
                                         s->owner_id + ", may change it or read its attributes)");
-    then(*s);
+    image_owner_only(c, image_id, [=, own = *s] { then(own); });
   });
 }
 

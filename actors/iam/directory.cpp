@@ -68,8 +68,8 @@ void directory_model::apply(const persistence::event_record& r) {
   } else if (starts_with(r.stream, "group/")) {
     group_state before, after;
     fold<group_aggregate>(groups_, r, r.stream.substr(6), before, after);
-  } else if (starts_with(r.stream, "instance/") && r.stream_seq == 1) {
-    owners_[r.stream.substr(9)] = r.principal;
+  } else if ((starts_with(r.stream, "instance/") || starts_with(r.stream, "image/")) && r.stream_seq == 1) {
+    owners_[r.stream.substr(r.stream.find('/') + 1)] = r.principal;
   }
 }
 
@@ -128,7 +128,7 @@ directory directory_model::of_account(const std::string& account_id) const {
   for (auto it = groups_.lower_bound(prefix); it != groups_.end() && starts_with(it->first, prefix.c_str()); ++it)
     d.groups.push_back(it->second);
   for (auto it = owners_.lower_bound(prefix); it != owners_.end() && starts_with(it->first, prefix.c_str()); ++it)
-    d.instance_owners[it->first.substr(prefix.size())] = it->second;
+    d.resource_owners[it->first.substr(prefix.size())] = it->second;
   return d;
 }
 
@@ -139,7 +139,7 @@ directory directory_model::of_user(const std::string& account_id, const std::str
   for (auto it = groups_.lower_bound(prefix); it != groups_.end() && starts_with(it->first, prefix.c_str()); ++it)
     if (it->second.members.count(user_name)) d.groups.push_back(it->second);
   for (auto it = owners_.lower_bound(prefix); it != owners_.end() && starts_with(it->first, prefix.c_str()); ++it)
-    d.instance_owners[it->first.substr(prefix.size())] = it->second;
+    d.resource_owners[it->first.substr(prefix.size())] = it->second;
   return d;
 }
 

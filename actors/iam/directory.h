@@ -1,6 +1,6 @@
 // The IAM read model: every user and group of every account, which user each
-// access key belongs to, and who launched each instance (the first event of
-// an instance's stream carries its principal). Pure: folded from the log by
+// access key belongs to, and who launched each instance and registered each
+// image (the first event of its stream carries that principal). Pure: folded from the log by
 // the projection runtime (see iam_actors.h) and by tests.
 #pragma once
 
@@ -16,11 +16,11 @@
 
 namespace kumo::actors::iam {
 
-// One account's users and groups, and its instances' owners.
+// One account's users and groups, and its instances' and images' owners.
 struct directory {
   std::vector<user_state> users;    // by name
   std::vector<group_state> groups;  // by name
-  std::map<std::string, std::string> instance_owners;  // instance id -> principal ARN
+  std::map<std::string, std::string> resource_owners;  // instance or image id -> principal ARN
 
   const user_state* user(const std::string& name) const;
   const group_state* group(const std::string& name) const;
@@ -47,8 +47,8 @@ class directory_model {
 
   std::optional<caller_identity> find_key(const std::string& access_key_id) const;
   directory of_account(const std::string& account_id) const;
-  // What decides which instances one user sees: that user, only the groups
-  // it belongs to, and the account's instance owners.
+  // What decides which instances and images one user sees: that user, only
+  // the groups it belongs to, and the account's resource owners.
   directory of_user(const std::string& account_id, const std::string& user_name) const;
 
  private:
@@ -56,7 +56,7 @@ class directory_model {
 
   std::map<std::string, user_state> users_;    // "<account>/<name>"
   std::map<std::string, group_state> groups_;  // "<account>/<name>"
-  std::map<std::string, std::string> owners_;  // "<account>/<instance id>" -> principal
+  std::map<std::string, std::string> owners_;  // "<account>/<instance or image id>" -> principal
   std::unordered_map<std::string, std::string> keys_;  // access key id -> "<account>/<user>"
 };
 

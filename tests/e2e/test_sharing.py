@@ -39,6 +39,7 @@ class SharingTest(unittest.TestCase):
         kernel = cls.root.register_image(Name="share-kernel", ImageLocation=paths["vmlinuz"])["ImageId"]
         ramdisk = cls.root.register_image(Name="share-ramdisk", ImageLocation=paths["initrd.gz"])["ImageId"]
         cls.image = cls.root.register_image(Name="share-machine", KernelId=kernel, RamdiskId=ramdisk)["ImageId"]
+        cls.kernel, cls.ramdisk = kernel, ramdisk
         cls.users = {}
         for name in ["a", "b", "c"]:
             cls.iam.create_user(UserName=name)
@@ -64,15 +65,13 @@ class SharingTest(unittest.TestCase):
         return sorted(i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
 
     def launch(self, ec2):
-        iid = ec2.run_instances(ImageId=self.image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        wait_until(iid + " running", lambda: self.state(ec2, iid) == "running", 60)
-        return iid
+        return self.launch_image(ec2, self.image)
 
-    def share(self, who, iid, group, action="KumoShareInstance"):
+    def share(self, who, iid, group, action="KumoShareInstance", id_param="InstanceId"):
         """The API call, signed by botocore's own signer (it is not in the EC2 model).
         `who`: a user name of this test, or (key, secret)."""
         creds = Credentials(*(self.users[who + "-creds"] if isinstance(who, str) else who))
-        params = {"Action": action, "Version": "2016-11-15", "InstanceId": iid, "GroupName": group}
+        params = {"Action": action, "Version": "2016-11-15", id_param: iid, "GroupName": group}
         body = urllib.parse.urlencode({k: v for k, v in params.items() if v})
         req = AWSRequest(method="POST", url=self.k.endpoint + "/", data=body,
                          headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -157,6 +156,35 @@ class SharingTest(unittest.TestCase):
         out = self.k.kumoctl("instance", "unshare", iid, "nope")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("InvalidGroup.NotFound", out.stderr)
+
+    def test_images_shared_with_a_group(self):
+        a, b, c = self.users["a"], self.users["b"], self.users["c"]
+        # The root's images are the account's catalogue: every user sees them.
+        self.assertIn(self.kernel, [i["ImageId"] for i in b.describe_images()["Images"]])
+        img = a.register_image(Name="a-private", KernelId=self.kernel, RamdiskId=self.ramdisk)["ImageId"]
+        self.assertIn(img, [i["ImageId"] for i in a.describe_images()["Images"]])
+        self.assertIn(img, [i["ImageId"] for i in self.root.describe_images()["Images"]])
+        self.assertEqual(error_code(b.describe_images, ImageIds=[img]), "InvalidAMIID.NotFound")
+        self.assertEqual(error_code(b.run_instances, ImageId=img, MinCount=1, MaxCount=1), "InvalidAMIID.NotFound")
+        status, body = self.share("a", img, "g", "KumoShareImage", "ImageId")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(b.describe_images(ImageIds=[img])["Images"][0]["ImageId"], img)
+        iid = self.launch_image(b, img)  # a member launches the shared image
+        self.assertEqual(error_code(b.deregister_image, ImageId=img), "UnauthorizedOperation")
+        self.assertEqual(error_code(c.describe_images, ImageIds=[img]), "InvalidAMIID.NotFound")
+        status, body = self.share("b", img, "g", "KumoUnshareImage", "ImageId")
+        self.assertEqual(status, 403, body)
+        status, body = self.share("a", img, "g", "KumoUnshareImage", "ImageId")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(error_code(b.describe_images, ImageIds=[img]), "InvalidAMIID.NotFound")
+        b.terminate_instances(InstanceIds=[iid])  # b launched it: b owns it
+        wait_until("terminated", lambda: self.state(b, iid) == "terminated", 60)
+        a.deregister_image(ImageId=img)
+
+    def launch_image(self, ec2, image):
+        iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        wait_until(iid + " running", lambda: self.state(ec2, iid) == "running", 60)
+        return iid
 
     def test_account_root_sees_everything_and_other_accounts_nothing(self):
         iid = self.launch(self.users["c"])

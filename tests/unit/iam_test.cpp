@@ -222,12 +222,12 @@ TEST(Directory, KeysResolveToUsersWithUserAndGroupPolicies) {
   directory_model again;
   ASSERT_TRUE(again.load(m.save()));
   EXPECT_EQ(again.find_key(key.access_key_id)->policies, who->policies);
-  EXPECT_EQ(again.of_account(kAcct).instance_owners.at("i-1"), "arn:aws:iam::" + kAcct + ":user/alice");
+  EXPECT_EQ(again.of_account(kAcct).resource_owners.at("i-1"), "arn:aws:iam::" + kAcct + ":user/alice");
   EXPECT_TRUE(again.of_account("999999999999").users.empty());
   auto mine = again.of_user(kAcct, "alice");
   ASSERT_EQ(mine.users.size(), 1u);
   ASSERT_EQ(mine.groups.size(), 1u);
-  EXPECT_EQ(mine.instance_owners.size(), 1u);
+  EXPECT_EQ(mine.resource_owners.size(), 1u);
   EXPECT_TRUE(again.of_user(kAcct, "bob").groups.empty());
   ue(user_key_deleted{key.access_key_id}, 4);
   EXPECT_FALSE(m.find_key(key.access_key_id));
@@ -247,26 +247,35 @@ TEST(Sharing, MembersSeeOwnersAndGrantedGroupsManage) {
   g.group_name = "g";
   g.members = {"a", "b"};
   d.groups = {g};
-  d.instance_owners["i-1"] = arn("a");
+  d.resource_owners["i-1"] = arn("a");
   const caller A{arn("a"), "a"}, B{arn("b"), "b"}, C{arn("c"), "c"}, root{"arn:aws:iam::" + kAcct + ":root", ""};
   const std::string i1 = "arn:aws:ec2:kumo-1:" + kAcct + ":instance/i-1";
-  EXPECT_TRUE(may_see_instance(d, A, "i-1"));
-  EXPECT_FALSE(may_see_instance(d, B, "i-1"));  // not shared yet
-  EXPECT_TRUE(may_see_instance(d, root, "i-1"));
+  EXPECT_TRUE(may_see_resource(d, A, "i-1"));
+  EXPECT_FALSE(may_see_resource(d, B, "i-1"));  // not shared yet
+  EXPECT_TRUE(may_see_resource(d, root, "i-1"));
   EXPECT_EQ(check_share(d, B, "i-1", "g")->code, "UnauthorizedOperation");  // not the owner
   EXPECT_EQ(check_share(d, A, "i-1", "nope")->code, "InvalidGroup.NotFound");
   EXPECT_FALSE(check_share(d, A, "i-1", "g"));
   d.groups[0].shared["i-1"] = arn("a");
-  EXPECT_TRUE(may_see_instance(d, B, "i-1"));
-  EXPECT_FALSE(may_see_instance(d, C, "i-1"));
-  EXPECT_FALSE(may_manage_instance(d, B, "i-1", "ec2:TerminateInstances", i1));
-  EXPECT_TRUE(may_manage_instance(d, A, "i-1", "ec2:TerminateInstances", i1));
-  EXPECT_TRUE(may_manage_instance(d, root, "i-1", "ec2:TerminateInstances", i1));
+  EXPECT_TRUE(may_see_resource(d, B, "i-1"));
+  EXPECT_FALSE(may_see_resource(d, C, "i-1"));
+  EXPECT_FALSE(may_manage_resource(d, B, "i-1", "ec2:TerminateInstances", i1));
+  EXPECT_TRUE(may_manage_resource(d, A, "i-1", "ec2:TerminateInstances", i1));
+  EXPECT_TRUE(may_manage_resource(d, root, "i-1", "ec2:TerminateInstances", i1));
   d.groups[0].policies["ops"] = allow("ec2:TerminateInstances", "arn:aws:ec2:*:*:instance/*");
-  EXPECT_TRUE(may_manage_instance(d, B, "i-1", "ec2:TerminateInstances", i1));
-  EXPECT_FALSE(may_manage_instance(d, B, "i-1", "ec2:ModifyInstanceAttribute", i1));
+  EXPECT_TRUE(may_manage_resource(d, B, "i-1", "ec2:TerminateInstances", i1));
+  EXPECT_FALSE(may_manage_resource(d, B, "i-1", "ec2:ModifyInstanceAttribute", i1));
+  // Images: the root's are the account's catalogue; a user's are private until shared.
+  d.resource_owners["emi-root"] = root.principal;
+  d.resource_owners["emi-a"] = arn("a");
+  EXPECT_TRUE(may_see_image(d, C, "emi-root"));
+  EXPECT_TRUE(may_see_image(d, A, "emi-a"));
+  EXPECT_FALSE(may_see_image(d, B, "emi-a"));
+  d.groups[0].shared["emi-a"] = arn("a");
+  EXPECT_TRUE(may_see_image(d, B, "emi-a"));
+  EXPECT_FALSE(may_see_image(d, C, "emi-a"));
   // A member of another group that is not a member of g cannot share with g.
-  d.instance_owners["i-2"] = arn("c");
+  d.resource_owners["i-2"] = arn("c");
   EXPECT_EQ(check_share(d, C, "i-2", "g")->code, "UnauthorizedOperation");
 }
 
