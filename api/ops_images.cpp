@@ -5,6 +5,7 @@
 // (its own, public ones, ones shared with it) and never another's private one.
 #include "api/instance_access.h"
 #include "api/lookups.h"
+#include "api/permissions.h"
 #include "api/op_requests.h"
 
 #include "actors/image/image_actors.h"
@@ -438,83 +439,6 @@ void describe_image_attribute(const op_ptr& c) {
   });
 }
 
-// Adds one launch permission (a UserId or the Group "all") to `add` or `remove`.
-bool add_permission(const op_ptr& c, change_launch_permission& change, bool adding, const std::optional<std::string>& user,
-                    const std::optional<std::string>& group, const std::string& where) {
-  if (user.has_value() == group.has_value()) {
-    c->fail("InvalidParameterCombination", where + " needs exactly one of UserId and Group");
-    return false;
-  }
-  if (group) {
-    if (*group != "all") {
-      c->fail("InvalidAMIAttributeItemValue", "Invalid attribute item value \"" + group->substr(0, 32) +
-                                                  "\" for group: the only group is all");
-      return false;
-    }
-    (adding ? change.add_public : change.remove_public) = true;
-    return true;
-  }
-  if (!valid_account_id(*user)) {
-    c->fail("InvalidAMIAttributeItemValue", "Invalid attribute item value \"" + user->substr(0, 32) +
-                                                "\" for userId: use a 12-digit account id");
-    return false;
-  }
-  (adding ? change.add_accounts : change.remove_accounts).push_back(*user);
-  return true;
-}
-
-// Both forms botocore sends: LaunchPermission.Add.N.UserId|Group (and
-// .Remove.N), or OperationType=add|remove with UserId.N / UserGroup.N.
-std::optional<change_launch_permission> launch_permission_params(const op_ptr& c) {
-  change_launch_permission change;
-  query_error err;
-  bool any = false;
-  for (bool adding : {true, false}) {
-    auto prefix = std::string("LaunchPermission.") + (adding ? "Add" : "Remove");
-    auto idx = c->params.indexes(prefix, err);
-    if (!idx) {
-      c->fail(err);
-      return std::nullopt;
-    }
-    for (int n : *idx) {
-      auto base = prefix + "." + std::to_string(n);
-      for (const char* org : {".OrganizationArn", ".OrganizationalUnitArn"})
-        if (c->params.has(base + org)) {
-          c->fail("InvalidParameterValue", "kumo has no organizations: share with UserId or Group=all");
-          return std::nullopt;
-        }
-      if (!add_permission(c, change, adding, c->params.get(base + ".UserId"), c->params.get(base + ".Group"), base))
-        return std::nullopt;
-      any = true;
-    }
-  }
-  auto users = c->params.list("UserId", err);
-  auto groups = users ? c->params.list("UserGroup", err) : std::nullopt;
-  if (!groups) {
-    c->fail(err);
-    return std::nullopt;
-  }
-  if (!users->empty() || !groups->empty()) {
-    auto op = c->params.get("OperationType");
-    if (!op || (*op != "add" && *op != "remove")) {
-      c->fail(op ? "InvalidParameterValue" : "MissingParameter",
-              "UserId.N and UserGroup.N need OperationType add or remove");
-      return std::nullopt;
-    }
-    for (const auto& u : *users)
-      if (!add_permission(c, change, *op == "add", u, std::nullopt, "UserId")) return std::nullopt;
-    for (const auto& g : *groups)
-      if (!add_permission(c, change, *op == "add", std::nullopt, g, "UserGroup")) return std::nullopt;
-    any = true;
-  }
-  if (!any) {
-    c->fail("MissingParameter", "ModifyImageAttribute needs LaunchPermission.Add/Remove, or OperationType with "
-                                "UserId.N or UserGroup.N");
-    return std::nullopt;
-  }
-  return change;
-}
-
 void modify_image_attribute(const op_ptr& c) {
   auto image_id = image_id_param(c);
   if (!image_id) return;
@@ -526,8 +450,10 @@ void modify_image_attribute(const op_ptr& c) {
     if (has_parameter(c, unsupported))
       return c->fail("InvalidParameterValue",
                      unsupported + " is not supported: kumo changes launch permissions only");
-  auto change = launch_permission_params(c);
-  if (!change) return;
+  auto lists = permission_params(c, "LaunchPermission", "InvalidAMIAttributeItemValue");
+  if (!lists) return;
+  auto change = std::optional<change_launch_permission>(
+      {lists->add_accounts, lists->remove_accounts, lists->add_public, lists->remove_public});
   with_own_image(c, *image_id, [=](const state& s) {
     command_image(c, s.image_id, command{*change}, [=](const image_reply&) { respond_true(c); });
   });

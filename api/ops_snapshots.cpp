@@ -5,6 +5,7 @@
 // can change or delete a snapshot. Other accounts see it (and create volumes
 // from it) only once the owner shares it through createVolumePermission.
 #include "api/op_requests.h"
+#include "api/permissions.h"
 #include "api/storage_lookups.h"
 
 #include "actors/storage/backing_store.h"
@@ -199,70 +200,6 @@ void describe_snapshot_attribute(const op_ptr& c) {
   });
 }
 
-// Adds one permission (UserId or Group "all") to the change; false after failing the call.
-bool add_permission(const op_ptr& c, snapshot::permission_change& change, bool adding,
-                    const std::optional<std::string>& user, const std::optional<std::string>& group,
-                    const std::string& where) {
-  if (user.has_value() == group.has_value()) {
-    c->fail("InvalidParameterCombination", where + " needs exactly one of UserId and Group");
-    return false;
-  }
-  if (group && *group != "all") {
-    c->fail("InvalidParameterValue", "Invalid group \"" + group->substr(0, 32) + "\": the only group is all");
-    return false;
-  }
-  if (group) (adding ? change.add_public : change.remove_public) = true;
-  else (adding ? change.add_accounts : change.remove_accounts).push_back(*user);
-  return true;
-}
-
-// CreateVolumePermission.Add.N.UserId|Group (and .Remove.N), or
-// OperationType=add|remove with UserId.N / UserGroup.N.
-std::optional<snapshot::permission_change> permission_params(const op_ptr& c) {
-  snapshot::permission_change change;
-  query_error err;
-  bool any = false;
-  for (bool adding : {true, false}) {
-    auto prefix = std::string("CreateVolumePermission.") + (adding ? "Add" : "Remove");
-    auto idx = c->params.indexes(prefix, err);
-    if (!idx) {
-      c->fail(err);
-      return std::nullopt;
-    }
-    for (int n : *idx) {
-      auto base = prefix + "." + std::to_string(n);
-      if (!add_permission(c, change, adding, c->params.get(base + ".UserId"), c->params.get(base + ".Group"), base))
-        return std::nullopt;
-      any = true;
-    }
-  }
-  auto users = c->params.list("UserId", err);
-  auto groups = users ? c->params.list("UserGroup", err) : std::nullopt;
-  if (!groups) {
-    c->fail(err);
-    return std::nullopt;
-  }
-  if (!users->empty() || !groups->empty()) {
-    auto op = c->params.get("OperationType");
-    if (!op || (*op != "add" && *op != "remove")) {
-      c->fail(op ? "InvalidParameterValue" : "MissingParameter",
-              "UserId.N and UserGroup.N need OperationType add or remove");
-      return std::nullopt;
-    }
-    for (const auto& u : *users)
-      if (!add_permission(c, change, *op == "add", u, std::nullopt, "UserId")) return std::nullopt;
-    for (const auto& g : *groups)
-      if (!add_permission(c, change, *op == "add", std::nullopt, g, "UserGroup")) return std::nullopt;
-    any = true;
-  }
-  if (!any) {
-    c->fail("MissingParameter", "ModifySnapshotAttribute needs CreateVolumePermission.Add/Remove, or "
-                                "OperationType with UserId.N or UserGroup.N");
-    return std::nullopt;
-  }
-  return change;
-}
-
 void modify_snapshot_attribute(const op_ptr& c) {
   if (!storage_ready(c)) return;
   auto id = snapshot_id_param(c);
@@ -271,9 +208,11 @@ void modify_snapshot_attribute(const op_ptr& c) {
     return c->fail("InvalidParameterValue", "Value (" + attribute->substr(0, 32) +
                                                 ") for parameter Attribute is invalid: kumo changes "
                                                 "createVolumePermission only");
-  auto change = permission_params(c);
-  if (!change) return;
-  command_snapshot(c, *id, snapshot::command{*change}, [=](const snapshot_reply&) { respond_true(c); });
+  auto lists = permission_params(c, "CreateVolumePermission", "InvalidParameterValue");
+  if (!lists) return;
+  snapshot::permission_change change{lists->add_accounts, lists->remove_accounts, lists->add_public,
+                                     lists->remove_public};
+  command_snapshot(c, *id, snapshot::command{change}, [=](const snapshot_reply&) { respond_true(c); });
 }
 
 }  // namespace

@@ -101,6 +101,20 @@ void tell(controller_actor* self, const caf::actor& registry, const std::string&
           });
 }
 
+// A file another operation still reads: a volume's while a snapshot of it is
+// being copied, a snapshot's while a volume is being made from it. Its
+// removal waits for that to finish.
+bool still_read(const storage_model& m, const std::string& path) {
+  bool read = false;
+  m.snapshots.for_each([&](const std::string&, const snapshot::state& s) {
+    read = read || (s.status == snapshot::status::pending && s.spec.source_path == path);
+  });
+  m.volumes.for_each([&](const std::string&, const volume::state& v) {
+    read = read || (v.status == volume::status::creating && v.spec.snapshot_path == path);
+  });
+  return read;
+}
+
 bool busy(const storage_model& m, const std::string& id, uint64_t applied) {
   auto it = m.in_flight.find(id);
   return it != m.in_flight.end() && (it->second == 0 || it->second > applied);
@@ -129,7 +143,7 @@ void converge(controller_actor* self, const controller_setup& setup) {
       run_worker(self, id, "grow", [=](caf::event_based_actor*, const caf::actor&) {
         return storage::grow_file(path, bytes);
       });
-    } else if (v.status == volume::status::deleting) {
+    } else if (v.status == volume::status::deleting && !still_read(m, v.spec.file_path)) {
       auto path = v.spec.file_path;
       run_worker(self, id, "remove", [=](caf::event_based_actor*, const caf::actor&) {
         return storage::remove_file(path);
@@ -151,7 +165,7 @@ void converge(controller_actor* self, const controller_setup& setup) {
           }
         });
       });
-    } else if (s.status == snapshot::status::deleting) {
+    } else if (s.status == snapshot::status::deleting && !still_read(m, s.spec.file_path)) {
       auto path = s.spec.file_path;
       run_worker(self, id, "remove", [=](caf::event_based_actor*, const caf::actor&) {
         return storage::remove_file(path);

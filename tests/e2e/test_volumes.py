@@ -6,6 +6,7 @@ and SIGKILL during create, attach and snapshot.
 (Real guests: tests/e2e/test_volumes_guest.py.)
     KUMO_BIN_DIR=build/bin /usr/bin/python3 tests/e2e/test_volumes.py -v
 """
+import hashlib
 import json
 import os
 import shutil
@@ -77,6 +78,28 @@ class Storage:
 
     def gone(self, vid):
         return not any(v["VolumeId"] == vid for v in self.ec2.describe_volumes()["Volumes"])
+
+
+DATA_MIB = 384
+
+
+def copy_under_way(path, timeout=30):
+    """Waits (tightly) until `path`.tmp exists while `path` does not: the copy is in progress."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path + ".tmp") and not os.path.exists(path):
+            return True
+        if os.path.exists(path):
+            return False
+    return False
+
+
+def head_hash(path, mib=DATA_MIB):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for _ in range(mib // 16):
+            h.update(f.read(16 << 20))
+    return h.hexdigest()
 
 
 def admin_account(k):
@@ -413,7 +436,9 @@ class VolumesTest(unittest.TestCase):
 
 
 class VolumeIdsAndCrashTest(unittest.TestCase):
-    """1,000 volumes over restarts (no id ever repeats), and SIGKILL mid-way."""
+    """1,000 volumes over restarts (no id ever repeats), and SIGKILL mid-way
+    (right after create and attach are acknowledged; while a snapshot of real
+    data is being copied; while a volume is being restored from it)."""
 
     def setUp(self):
         self.k = Kumod(*FLAGS)
@@ -464,11 +489,18 @@ class VolumeIdsAndCrashTest(unittest.TestCase):
         eventually(lambda: self.a.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
                    ["State"]["Name"] == "running", 60, "running")
         ready = self.a.create_volume(Size=2, AvailabilityZone=ZONE)["VolumeId"]
-        Storage(self, self.k, self.a).available(ready)
+        s = Storage(self, self.k, self.a)
+        s.available(ready)
+        # Real data, so that copying it takes a while and the kill lands mid-copy.
+        with open(s.file_of(self.account, ready), "r+b") as f:
+            for _ in range(DATA_MIB // 16):
+                f.write(os.urandom(16 << 20))
         # Acknowledged, then killed at once: files half-made or not at all.
         creating = [self.a.create_volume(Size=4, AvailabilityZone=ZONE)["VolumeId"] for _ in range(5)]
         self.a.attach_volume(VolumeId=ready, InstanceId=iid, Device="/dev/sdf")
         snap = self.a.create_snapshot(VolumeId=ready)["SnapshotId"]
+        self.assertTrue(copy_under_way(os.path.join(self.k.dir, "snapshots", "%s.%s.raw" % (self.account, snap))),
+                        "the snapshot copy was never seen in progress")
         # A stray file no volume owns, and a half-written one, as a crash (or anyone) may leave.
         stray = os.path.join(self.k.dir, "volumes", "%s.vol-00000000000000bad.raw" % self.account)
         with open(stray, "wb") as f:
@@ -484,9 +516,19 @@ class VolumeIdsAndCrashTest(unittest.TestCase):
         v = s.wait_volume(ready, lambda v: v["Attachments"] and v["Attachments"][0]["State"] == "attached", "attached")
         self.assertEqual([a["InstanceId"] for a in v["Attachments"]], [iid])
         s.snapshot_done(snap)
+        snap_file = os.path.join(self.k.dir, "snapshots", "%s.%s.raw" % (self.account, snap))
+        self.assertEqual(os.stat(snap_file).st_size, 2 * GIB)
+        self.assertEqual(head_hash(snap_file), head_hash(s.file_of(self.account, ready)))
         eventually(lambda: not os.path.exists(stray) and not os.path.exists(half), 30, "stray files removed")
-        eventually(lambda: not any(f.endswith(".tmp") for f in s.files() + s.files("snapshots")), 30, "no .tmp left")
         self.assertIn("repair: removing", "".join(self.k.log))
+        # SIGKILL while a volume is being restored from the snapshot.
+        restored = self.a.create_volume(SnapshotId=snap, Size=3, AvailabilityZone=ZONE)["VolumeId"]
+        self.assertTrue(copy_under_way(s.file_of(self.account, restored)), "the restore was never seen in progress")
+        s = self.restart(kill=True)
+        self.assertEqual(s.available(restored)["Size"], 3)
+        self.assertEqual(os.stat(s.file_of(self.account, restored)).st_size, 3 * GIB)
+        self.assertEqual(head_hash(s.file_of(self.account, restored)), head_hash(snap_file))
+        eventually(lambda: not any(f.endswith(".tmp") for f in s.files() + s.files("snapshots")), 30, "no .tmp left")
         # Exactly the files of live volumes and snapshots remain.
         live = {v["VolumeId"] for v in self.a.describe_volumes()["Volumes"]}
         self.assertEqual({f.split(".")[1] for f in s.files()}, live)

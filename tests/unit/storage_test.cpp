@@ -1,6 +1,7 @@
 // The Volume and Snapshot aggregates (pure decide/apply/codec), the
 // attachment rules the compute controller applies to node reports, and the
 // backing store on real temp files (exact sizes, sparse, crash leftovers).
+#include "actors/node/volumes.h"
 #include "actors/storage/attachments.h"
 #include "actors/storage/backing_store.h"
 #include "actors/storage/snapshot.h"
@@ -302,4 +303,41 @@ TEST(BackingStore, ExactSparseFilesSnapshotsAndCleanup) {
   EXPECT_TRUE(storage::remove_file(vol).ok);  // idempotent
   EXPECT_EQ(storage::list_files(fs::path(vol).parent_path().string()).size(), 0u);
   fs::remove_all(dir);
+}
+
+TEST(NodeVolumes, PlugsInWhatIsDesiredUnplugsTheRestAndReports) {
+  auto driver = hypervisor::make_fake_driver();
+  const std::string inst = "i-0123456789abcdef0";
+  desired_instance d;
+  d.instance_id = inst;
+  observed_instance none;
+  reconcile_volumes(*driver, "n1", d, none);  // no domain yet: nothing plugged in, and it says so
+  EXPECT_TRUE(none.volumes_seen);
+  EXPECT_TRUE(none.volumes.empty());
+  hypervisor::domain_spec spec;
+  spec.name = inst;
+  spec.disks = {{"/data/instances/" + inst + "/disk.raw", "vda", "raw", false}};
+  ASSERT_TRUE(driver->define(spec));
+  ASSERT_TRUE(driver->start(inst));
+  const std::string path = "/data/volumes/" + owner + "." + vol_id + ".raw";
+  d.volumes = {{vol_id, path, "vdb"}};
+  observed_instance seen;
+  reconcile_volumes(*driver, "n1", d, seen);
+  EXPECT_EQ(seen.volumes, std::vector<std::string>{vol_id});
+  auto disks = driver->disks(inst);
+  ASSERT_TRUE(disks);
+  ASSERT_EQ(disks->size(), 2u);
+  EXPECT_EQ((*disks)[1].path, path);
+  EXPECT_EQ((*disks)[1].target_dev, "vdb");
+  observed_instance again;  // level-triggered: a repeat changes nothing
+  reconcile_volumes(*driver, "n1", d, again);
+  EXPECT_EQ(again.volumes, std::vector<std::string>{vol_id});
+  EXPECT_EQ(driver->disks(inst)->size(), 2u);
+  d.volumes.clear();  // detached in the log: unplugged, the root disk stays
+  observed_instance after;
+  reconcile_volumes(*driver, "n1", d, after);
+  EXPECT_TRUE(after.volumes_seen);
+  EXPECT_TRUE(after.volumes.empty());
+  ASSERT_EQ(driver->disks(inst)->size(), 1u);
+  EXPECT_EQ(driver->disks(inst)->front().target_dev, "vda");
 }
