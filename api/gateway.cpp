@@ -60,9 +60,12 @@ struct gateway_state {
 
 using gateway_actor = caf::stateful_actor<gateway_state>;
 
-// What makes two calls "the same": every parameter but the token itself.
-std::string parameters_hash(const query& params) {
-  std::string canonical;
+// What makes two calls "the same": the caller and every parameter but the
+// token itself. The caller is part of it because tokens are scoped to the
+// account: another user of the account repeating a token must not be handed
+// the first caller's recorded response (IdempotentParameterMismatch instead).
+std::string parameters_hash(const std::string& principal, const query& params) {
+  std::string canonical = principal + "\n";
   for (const auto& [key, value] : params.all())
     if (key != "ClientToken")
       canonical += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
@@ -80,7 +83,7 @@ void run_idempotent(const op_ptr& c, op_handler handler) {
     return c->fail("InvalidParameterValue",
                    "Value for parameter ClientToken is invalid: use 1-64 printable ASCII characters");
   const auto id = ct::aggregate_id(c->account_id, token);
-  ct::claim claim{c->action, parameters_hash(c->params), actors::random_chars(32, "0123456789abcdef"),
+  ct::claim claim{c->action, parameters_hash(c->principal, c->params), actors::random_chars(32, "0123456789abcdef"),
                   persistence::now_ms()};
   const auto& registry = c->cloud->client_tokens;
   c->self->request(registry, lookup_timeout, id, ct::command{claim}, c->meta())

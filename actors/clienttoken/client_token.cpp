@@ -37,7 +37,7 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
             if (s.action != cmd.action || s.params_hash != cmd.params_hash)
               return decision_t::refuse("IdempotentParameterMismatch",
                                         "The client token '" + id.substr(13) + "' was already used with " +
-                                            s.action + " and different parameters; use a new token");
+                                            s.action + " by another caller or with different parameters; use a new token");
             return {};  // a retry: the state says what happened the first time
           },
           [&](const complete& cmd) -> decision_t {

@@ -206,6 +206,24 @@ class IamTest(unittest.TestCase):
         self.assertEqual(error_code(self.iam.delete_user_policy, UserName="describer", PolicyName="p"),
                          "NoSuchEntity")
 
+    def test_client_tokens_are_not_shared_between_users(self):
+        """A token is scoped to the account, but another user repeating it gets
+        IdempotentParameterMismatch, never the first caller's recorded response."""
+        key, secret = self.new_user_with_key("token-user", json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}))
+        user = client(self.k, key, secret)
+        before = {v["VolumeId"] for v in self.ec2.describe_volumes()["Volumes"]}
+        first = self.ec2.create_volume(Size=1, AvailabilityZone="kumo-1a", ClientToken="shared-token-1")["VolumeId"]
+        self.assertEqual(error_code(user.create_volume, Size=1, AvailabilityZone="kumo-1a",
+                                    ClientToken="shared-token-1"), "IdempotentParameterMismatch")
+        # The owner's retry still gets its own response; exactly one volume was made.
+        again = self.ec2.create_volume(Size=1, AvailabilityZone="kumo-1a", ClientToken="shared-token-1")["VolumeId"]
+        self.assertEqual(again, first)
+        after = {v["VolumeId"] for v in self.ec2.describe_volumes()["Volumes"]}
+        self.assertEqual(after - before, {first})
+        self.ec2.get_waiter("volume_available").wait(VolumeIds=[first], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        self.ec2.delete_volume(VolumeId=first)
+
     def test_global_signing_region_and_unknown_service(self):
         # IAM is global: SDKs may sign for us-east-1.
         east = boto3.client("iam", region_name="us-east-1", endpoint_url=self.k.endpoint,
