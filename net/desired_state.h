@@ -1,0 +1,69 @@
+// The data plane one host should have, as pure functions of a network_view:
+// the `ip kumo` nft table, the links (bridges, VXLAN/VLAN devices) and the
+// dnsmasq configuration and hosts. No kernel, no I/O: the same view always
+// gives the same bytes, so the reconciler can compare desired with observed
+// text and tests can compare outputs byte for byte.
+//
+// Inputs come from the ledger, but every string here ends up in nft or
+// dnsmasq syntax, so entries that are malformed (bad address, subnet, MAC,
+// tap name, VLAN id out of range, NIC or peer on an unknown segment) are left
+// out of every output and reported by problems(), never spliced into text.
+#pragma once
+
+#include "net/network_view.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kumo::net {
+
+// A value or what was wrong with the input.
+struct text_or_error {
+  std::string value;  // meaningful when error is empty
+  std::string error;
+  explicit operator bool() const { return error.empty(); }
+};
+
+// Segment subnets are /24s: "10.16.3.0/24" -> "10.16.3.1".
+text_or_error gateway_of(const std::string& subnet);
+// "10.16.3.0/24", 10 -> "10.16.3.10"; host must be 1..254.
+text_or_error host_in(const std::string& subnet, int host);
+
+// One sentence per entry of the view that the outputs leave out, in the
+// order segments, nics, ingress rules. Empty when the view is well formed.
+std::vector<std::string> problems(const network_view& view);
+
+// Full text of the one table kumo owns, for `nft -f`. Elastic IPs live in the
+// maps eip_dnat (public -> private) and eip_snat (private -> public), one
+// element per line, so one mapping is one map element (O(1) to add/remove with
+// `add element`/`delete element`). To replace the table atomically, the
+// applier sends `table ip kumo` + `delete table ip kumo` + this text in one
+// transaction.
+std::string nft_ruleset(const network_view& view);
+
+enum class link_kind { bridge, vxlan, vlan };
+
+struct link {
+  link_kind kind = link_kind::bridge;
+  std::string name;      // <= 15 chars: kbr<vni>, kvx<vni>, kvl<vni>
+  std::string master;    // bridge it is enslaved to; empty for bridges
+  uint32_t vni = 0;      // VXLAN id / 802.1q id
+  std::string address;   // bridges: "10.16.3.1/24"; empty otherwise
+  std::string underlay;  // physical interface of VXLAN/VLAN devices
+  std::string group;     // VXLAN multicast group, 239.<vni bytes>
+  uint16_t dstport = 0;  // VXLAN UDP port (4789)
+  bool operator==(const link&) const = default;
+};
+
+// Per segment (by vni): its bridge, then (when the view has a physical
+// interface) the VXLAN or VLAN device enslaved to it.
+std::vector<link> desired_links(const network_view& view);
+
+// One dnsmasq for the host, DHCP only (port=0), static leases from the hosts
+// file, one tagged range per bridge.
+std::string dnsmasq_config(const network_view& view, const std::string& state_dir);
+// dhcp-hostsfile lines "<mac>,<ip>,ip-10-16-3-10", sorted.
+std::string dnsmasq_hosts(const network_view& view);
+
+}  // namespace kumo::net
