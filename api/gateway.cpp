@@ -4,6 +4,7 @@
 #include "api/ec2_params.h"
 #include "api/iam.h"
 #include "api/operation.h"
+#include "crypto/digest.h"
 
 #include "actors/account/account_actors.h"
 #include "actors/clienttoken/client_token_actors.h"
@@ -69,7 +70,7 @@ std::string parameters_hash(const std::string& principal, const query& params) {
   for (const auto& [key, value] : params.all())
     if (key != "ClientToken")
       canonical += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
-  return sha256_hex(canonical);
+  return crypto::sha256_hex(canonical);
 }
 
 // EC2 idempotency: the first call with a token runs; a repeat gets the

@@ -2,6 +2,7 @@
 // policy evaluation before every operation.
 #include "api/iam.h"
 #include "api/op_requests.h"
+#include "crypto/digest.h"
 
 #include "actors/iam/iam_actors.h"
 #include "actors/iam/policy.h"
@@ -97,7 +98,7 @@ void authenticate_user(const op_ptr& c, const http_parts& req, const sigv4_claim
               return refuse("the temporary access key " + claim.access_key_id + " expired at " +
                             iso_time(who->key.expires_ms) + "; log in again");
             if (!who->key.secret_session_token.empty() &&
-                !constant_time_equal(session_token(*parts), who->key.secret_session_token))
+                !crypto::constant_time_equal(session_token(*parts), who->key.secret_session_token))
               return refuse("a temporary key needs its session token (X-Amz-Security-Token)");
             if (auto bad = verify(*parts, claim, who->key.secret_access_key, signing_region(c, claim), c->service,
                                   std::time(nullptr)))

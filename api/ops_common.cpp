@@ -1,7 +1,7 @@
 #include "api/op_requests.h"
 
 #include "actors/account/account_actors.h"
-#include "api/sigv4.h"
+#include "crypto/digest.h"
 #include "persistence/time_format.h"
 
 namespace kumo::api {
@@ -133,7 +133,7 @@ std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int
     limit = static_cast<size_t>(n);
   }
   auto sign = [&](size_t offset) {
-    auto mac = hmac_sha256_hex(*c->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
+    auto mac = crypto::hmac_sha256_hex(*c->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
     return std::to_string(offset) + "." + mac.substr(0, 32);
   };
   if (auto token = c->params.get("NextToken"); token && !token->empty()) {
@@ -143,7 +143,7 @@ std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int
               token->find_first_not_of("0123456789") == dot;
     if (ok) {
       offset = std::stoul(token->substr(0, dot));
-      ok = constant_time_equal(sign(offset), *token);
+      ok = crypto::constant_time_equal(sign(offset), *token);
     }
     if (!ok) {
       c->fail("InvalidParameterValue", "The NextToken is not valid for this request");
@@ -174,7 +174,7 @@ std::vector<std::string> tag_filter_values(const std::string& filter_name,
 }
 
 std::string derived_id(const op_ptr& c, const std::string& prefix, const std::string& what) {
-  return prefix + "-" + hmac_sha256_hex(c->seed, what).substr(0, 17);
+  return prefix + "-" + crypto::hmac_sha256_hex(c->seed, what).substr(0, 17);
 }
 
 std::string iso_time(int64_t unix_ms) { return persistence::format_time(unix_ms); }

@@ -1,11 +1,8 @@
 #include "api/sigv4.h"
 
 #include "api/query.h"
+#include "crypto/digest.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <ctime>
@@ -16,24 +13,6 @@ namespace {
 
 constexpr int64_t max_clock_skew_seconds = 15 * 60;
 constexpr int64_t max_presigned_expiry = 7 * 24 * 3600;
-
-std::string hex(const unsigned char* data, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::string out(n * 2, '\0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 0xf];
-  }
-  return out;
-}
-
-std::string hmac(const std::string& key, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return std::string(reinterpret_cast<char*>(out), len);
-}
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
@@ -104,21 +83,6 @@ bool parse_credential(const std::string& cred, sigv4_claim& c) {
 auth_error incomplete(const std::string& why) { return {400, "IncompleteSignature", why}; }
 
 }  // namespace
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char out[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return hex(out, sizeof out);
-}
-
-std::string hmac_sha256_hex(const std::string& key, const std::string& data) {
-  auto mac = hmac(key, data);
-  return hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
-}
-
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::string uri_encode(const std::string& s, bool keep_slash) {
   static const char digits[] = "0123456789ABCDEF";
@@ -245,24 +209,23 @@ std::string canonical_request(const http_parts& req, const sigv4_claim& claim) {
   if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
     out += it->second;
   } else {
-    out += sha256_hex(req.body);
+    out += crypto::sha256_hex(req.body);
   }
   return out;
 }
 
 std::string string_to_sign(const sigv4_claim& claim, const std::string& canonical) {
   return "AWS4-HMAC-SHA256\n" + claim.amz_date + "\n" + claim.date + "/" + claim.region + "/" +
-         claim.service + "/aws4_request\n" + sha256_hex(canonical);
+         claim.service + "/aws4_request\n" + crypto::sha256_hex(canonical);
 }
 
 std::string signature(const std::string& secret, const sigv4_claim& claim,
                       const std::string& sts) {
-  auto k = hmac("AWS4" + secret, claim.date);
-  k = hmac(k, claim.region);
-  k = hmac(k, claim.service);
-  k = hmac(k, "aws4_request");
-  auto sig = hmac(k, sts);
-  return hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+  auto k = crypto::hmac_sha256("AWS4" + secret, claim.date);
+  k = crypto::hmac_sha256(k, claim.region);
+  k = crypto::hmac_sha256(k, claim.service);
+  k = crypto::hmac_sha256(k, "aws4_request");
+  return crypto::hmac_sha256_hex(k, sts);
 }
 
 std::optional<auth_error> verify(const http_parts& req, const sigv4_claim& claim,
@@ -303,12 +266,12 @@ std::optional<auth_error> verify(const http_parts& req, const sigv4_claim& claim
   if (auto it = req.headers.find("x-amz-content-sha256"); it != req.headers.end()) {
     // The body carries the parameters: it must be covered by the signature
     // (no UNSIGNED-PAYLOAD here).
-    if (it->second != sha256_hex(req.body))
+    if (it->second != crypto::sha256_hex(req.body))
       return auth_error{403, "SignatureDoesNotMatch",
                         "X-Amz-Content-SHA256 does not match the request body"};
   }
   auto expected = signature(secret, claim, string_to_sign(claim, canonical_request(req, claim)));
-  if (!constant_time_equal(expected, claim.signature))
+  if (!crypto::constant_time_equal(expected, claim.signature))
     return auth_error{403, "SignatureDoesNotMatch",
                       "the request signature we calculated does not match the signature you "
                       "provided; check your secret access key and signing method"};

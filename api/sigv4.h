@@ -55,8 +55,5 @@ std::string canonical_request(const http_parts& req, const sigv4_claim& claim);
 std::string string_to_sign(const sigv4_claim& claim, const std::string& canonical);
 std::string signature(const std::string& secret, const sigv4_claim& claim,
                       const std::string& string_to_sign);
-std::string sha256_hex(const std::string& data);
-std::string hmac_sha256_hex(const std::string& key, const std::string& data);
-bool constant_time_equal(const std::string& a, const std::string& b);
 
 }  // namespace kumo::api

@@ -1,9 +1,8 @@
 #include "net/imds.h"
 
+#include "crypto/digest.h"
+
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cctype>
@@ -24,30 +23,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string to_hex(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 0xf];
-  }
-  return out;
-}
-
-std::optional<std::string> from_hex(std::string_view hex) {
-  if (hex.size() % 2 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
-    if (ec != std::errc() || end != hex.data() + i + 2) return std::nullopt;
-    out += static_cast<char>(value);
-  }
-  return out;
 }
 
 // A whole decimal integer (no sign, no spaces), or nullopt.
@@ -233,31 +208,19 @@ std::optional<std::string> header_value(const http_headers& headers, std::string
 
 token_signer::token_signer(std::string key) : key_(std::move(key)) {}
 
-std::string token_signer::mac(const std::string& payload) const {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
-
 std::string token_signer::issue(const std::string& source_ip, int64_t expiry_ms) const {
   const std::string payload = source_ip + "|" + std::to_string(expiry_ms);
-  return to_hex(payload) + "." + to_hex(mac(payload));
+  return crypto::to_hex(payload) + "." + crypto::hmac_sha256_hex(key_, payload);
 }
 
 bool token_signer::valid(const std::string& token, const std::string& source_ip,
                          int64_t now_ms) const {
   auto dot = token.find('.');
   if (dot == std::string::npos) return false;
-  auto payload = from_hex(std::string_view(token).substr(0, dot));
-  auto signature = from_hex(std::string_view(token).substr(dot + 1));
+  auto payload = crypto::from_hex(std::string_view(token).substr(0, dot));
+  auto signature = crypto::from_hex(std::string_view(token).substr(dot + 1));
   if (!payload || !signature) return false;
-  const std::string expected = mac(*payload);
-  if (signature->size() != expected.size() ||
-      CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0) {
-    return false;
-  }
+  if (!crypto::constant_time_equal(*signature, crypto::hmac_sha256(key_, *payload))) return false;
   auto bar = payload->rfind('|');
   if (bar == std::string::npos) return false;
   auto expiry = parse_int(std::string_view(*payload).substr(bar + 1));

@@ -58,7 +58,6 @@ class token_signer {
   bool valid(const std::string& token, const std::string& source_ip, int64_t now_ms) const;
 
  private:
-  std::string mac(const std::string& payload) const;
   std::string key_;
 };
 

@@ -1,6 +1,7 @@
 #include "actors/image/image_store.h"
 
 #include "actors/image/image.h"
+#include "crypto/digest.h"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -74,10 +75,7 @@ struct sha256_ctx {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx.get(), md, &len);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) out += {digits[md[i] >> 4], digits[md[i] & 15]};
-    return out;
+    return crypto::to_hex({reinterpret_cast<const char*>(md), len});
   }
 };
 
