@@ -261,10 +261,9 @@ void try_register(node_actor* self) {
                 caf::actor_cast<caf::actor>(self))
       .then(
           [=](bool) {
-            if (!self->state.registered)
-              spdlog::info("node {}: registered with the cluster ({} vCPU, {} MiB, {} GiB, {})",
-                           self->state.cfg.node_id, self->state.cfg.vcpus, self->state.cfg.memory_mib,
-                           self->state.cfg.disk_gib, self->state.driver->describe());
+            spdlog::info("node {}: registered with the cluster ({} vCPU, {} MiB, {} GiB, {})",
+                         self->state.cfg.node_id, self->state.cfg.vcpus, self->state.cfg.memory_mib,
+                         self->state.cfg.disk_gib, self->state.driver->describe());
             self->state.registered = true;
           },
           [=](caf::error& e) {
@@ -303,6 +302,10 @@ caf::behavior node_behavior(node_actor* self, node_config cfg,
         st.desired.clear();
         for (auto& d : a.instances) st.desired[d.instance_id] = std::move(d);
         st.assigned = true;
+        // Only a cluster that accepted the registration assigns instances, and
+        // it does so before its reply arrives: without this the first report
+        // (with any repair made on start) would be dropped.
+        st.registered = true;
         reconcile_and_report(self);
       },
       [=](lifecycle_atom, const std::string&) { reconcile_and_report(self); },
