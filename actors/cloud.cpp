@@ -15,7 +15,8 @@
 namespace kumo::actors {
 
 cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_store& store,
-                                 compute_config compute, storage_config storage) {
+                                 compute_config compute, storage_config storage, network_config network,
+                                 host_plane plane) {
   cloud_actors c;
   c.journal = spawn_journal(sys, store);
   c.accounts = account::spawn_registry(sys, c.journal, store);
@@ -41,12 +42,17 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.users = iam_actors.users;
   c.groups = iam_actors.groups;
   c.iam_view = iam_actors.view;
+  c.network_cfg = network;
+  auto na = spawn_network(sys, c.journal, store, std::move(network), std::move(plane));
+  c.network = na.ledger;
+  c.network_controller = na.controller;
   return c;
 }
 
 void cloud_actors::shutdown(caf::actor_system& sys) {
   caf::scoped_actor self{sys};
-  for (const auto& view : {accounts_view, keypairs_view, security_groups_view, images_view, compute, storage, iam_view}) {
+  for (const auto& view :
+       {accounts_view, keypairs_view, security_groups_view, images_view, compute, storage, iam_view, network_controller}) {
     if (!view) continue;
     self->request(view, std::chrono::seconds(10), checkpoint_atom::value)
         .receive([](uint64_t at) { spdlog::info("view checkpointed at #{}", at); },
@@ -54,7 +60,7 @@ void cloud_actors::shutdown(caf::actor_system& sys) {
   }
   for (auto* a : {&client_tokens, &compute, &instances, &zones, &accounts_view, &accounts, &keypairs_view,
                   &keypairs, &security_groups_view, &security_groups, &images_view, &images, &storage, &snapshots,
-                  &volumes, &ldap, &users, &groups, &iam_view, &journal}) {
+                  &volumes, &ldap, &users, &groups, &iam_view, &network_controller, &network, &journal}) {
     if (*a) self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/compute/compute.h"
+#include "actors/network/network_actors.h"
 #include "actors/storage/storage_actors.h"
 #include "persistence/event_store.h"
 
@@ -32,9 +33,13 @@ struct cloud_actors {
   caf::actor groups;    // IAM Group aggregate registry (user groups as actors)
   caf::actor iam_view;  // IAM directory projection (keys -> users, policies, sharing)
   caf::actor ldap;      // LDAP sync + login (set by kumod when a directory is configured)
+  caf::actor network;             // Network aggregate registry (the region's address ledger)
+  caf::actor network_controller;  // its reconciler; null with networking off
+  network_config network_cfg;     // what the API allocates from
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,
-                            compute_config compute = {}, storage_config storage = {});
+                            compute_config compute = {}, storage_config storage = {},
+                            network_config network = {}, host_plane plane = {});
   // Checkpoints the views and stops every actor, so the actor system can be
   // destroyed. Everything acknowledged is durable already; this only shortens
   // the next start's replay.

@@ -5,6 +5,7 @@
 // Commands go to the Instance aggregate "<account>/<instance id>"; placement
 // goes through the compute controller (the Zone aggregate's ledger); reads
 // come from the controller's instances view, scoped to the caller's account.
+#include "crypto/digest.h"
 #include "api/block_devices.h"
 #include "api/instance_access.h"
 #include "api/lookups.h"
@@ -273,7 +274,7 @@ void run_instances(const op_ptr& c) {
   if (!zone.empty() && std::find(c->cfg->zones.begin(), c->cfg->zones.end(), zone) == c->cfg->zones.end())
     return c->fail("InvalidParameterValue", "Invalid availability zone: [" + zone.substr(0, 64) + "]");
   auto user_data = c->params.get("UserData").value_or("");
-  if (user_data.size() > 16384 * 4 / 3 + 4 || (!user_data.empty() && !base64_decode(user_data)))
+  if (user_data.size() > 16384 * 4 / 3 + 4 || (!user_data.empty() && !crypto::base64_decode(user_data)))
     return c->fail("InvalidParameterValue", "UserData must be base64 of at most 16 KiB");
   query_error err;
   auto group_names = c->params.list("SecurityGroup", err);
@@ -554,7 +555,7 @@ void get_console_output(const op_ptr& c) {
             [=](std::string& text) {
               xml_writer w;
               w.leaf("instanceId", *id).leaf("timestamp", iso_time(persistence::now_ms()));
-              w.leaf("output", base64_encode(text));
+              w.leaf("output", crypto::base64_encode(text));
               c->respond(w);
             },
             [=](caf::error& e) {
@@ -614,7 +615,7 @@ void modify_instance_attribute(const op_ptr& c) {
     if (!t) return c->fail("InvalidParameterValue", "Invalid value '" + type->substr(0, 64) + "' for InstanceType");
     cmd = instance::modify_sizing{*t};
   } else {
-    if (user_data->size() > 16384 * 4 / 3 + 4 || (!user_data->empty() && !base64_decode(*user_data)))
+    if (user_data->size() > 16384 * 4 / 3 + 4 || (!user_data->empty() && !crypto::base64_decode(*user_data)))
       return c->fail("InvalidParameterValue", "UserData must be base64 of at most 16 KiB");
     cmd = instance::modify_user_data{*user_data};
   }

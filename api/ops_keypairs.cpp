@@ -1,6 +1,7 @@
 // CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
 // Commands go to the KeyPair aggregate "<account>/<name>"; reads come from
 // the key pairs view, always scoped to the caller's account.
+#include "crypto/digest.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/ssh_keys.h"
@@ -79,7 +80,7 @@ void import_key_pair_op(const op_ptr& c) {
   auto tags = tags_for(c, "key-pair");
   if (!tags) return;
   // botocore sends the blob base64-encoded; older tools send the line itself.
-  auto text = material->rfind("ssh-", 0) == 0 ? material : base64_decode(*material);
+  auto text = material->rfind("ssh-", 0) == 0 ? material : crypto::base64_decode(*material);
   std::string why = "the public key material is not base64";
   auto key = text ? import_public_key(*text, why) : std::nullopt;
   if (!key) return c->fail("InvalidKey.Format", why);

@@ -1,5 +1,7 @@
 #include "api/ssh_keys.h"
 
+#include "crypto/digest.h"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -62,7 +64,7 @@ std::string colon_hex(const unsigned char* d, size_t n) {
 std::string sha256_base64(const std::string& blob) {
   unsigned char d[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), d);
-  return base64_encode(std::string(reinterpret_cast<char*>(d), sizeof d));
+  return crypto::base64_encode(std::string(reinterpret_cast<char*>(d), sizeof d));
 }
 
 std::string ed25519_blob(const std::string& raw_public) {
@@ -89,7 +91,7 @@ std::string openssh_private_key(const std::string& pub, const std::string& seed)
   put_u32(body, 1);
   put_ssh_string(body, ed25519_blob(pub));
   put_ssh_string(body, priv);
-  auto b64 = base64_encode(body);
+  auto b64 = crypto::base64_encode(body);
   std::string out = "-----BEGIN OPENSSH PRIVATE KEY-----\n";
   for (size_t i = 0; i < b64.size(); i += 70) out += b64.substr(i, 70) + "\n";
   return out + "-----END OPENSSH PRIVATE KEY-----\n";
@@ -133,7 +135,7 @@ std::optional<generated_key> generate_rsa() {
 
   auto blob = rsa_public_blob(key.get());
   if (!blob) return std::nullopt;
-  out.public_key = "ssh-rsa " + base64_encode(*blob);
+  out.public_key = "ssh-rsa " + crypto::base64_encode(*blob);
   return out;
 }
 
@@ -148,37 +150,12 @@ std::optional<generated_key> generate_ed25519() {
   generated_key out;
   out.private_key = openssh_private_key(pub, seed);
   OPENSSL_cleanse(seed.data(), seed.size());
-  out.public_key = "ssh-ed25519 " + base64_encode(ed25519_blob(pub));
+  out.public_key = "ssh-ed25519 " + crypto::base64_encode(ed25519_blob(pub));
   out.fingerprint = sha256_base64(ed25519_blob(pub));
   return out;
 }
 
 }  // namespace
-
-std::string base64_encode(const std::string& bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(const std::string& text) {
-  if (text.empty() || text.size() % 4 != 0 ||
-      text.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
-          std::string::npos)
-    return std::nullopt;
-  std::string out(text.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  size_t padding = text.size() - text.find_last_not_of('=') - 1;
-  if (padding > 2) return std::nullopt;
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
-}
 
 std::optional<generated_key> generate_key(const std::string& type) {
   if (type == "rsa") return generate_rsa();
@@ -196,7 +173,7 @@ std::optional<imported_key> import_public_key(const std::string& material, std::
   }
   auto rest = material.substr(first_space + 1);
   auto b64 = rest.substr(0, rest.find_first_of(" \r\n"));
-  auto blob = base64_decode(b64);
+  auto blob = crypto::base64_decode(b64);
   if (!blob) {
     why = "the key data is not valid base64";
     return std::nullopt;

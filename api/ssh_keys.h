@@ -32,7 +32,5 @@ std::optional<generated_key> generate_key(const std::string& type);
 // "ssh-ed25519 AAAA..."). Nullopt with `why` on anything else.
 std::optional<imported_key> import_public_key(const std::string& material, std::string& why);
 
-std::string base64_encode(const std::string& bytes);
-std::optional<std::string> base64_decode(const std::string& text);
 
 }  // namespace kumo::api

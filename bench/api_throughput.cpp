@@ -7,6 +7,7 @@
 // what signing alone costs the client.
 //
 // usage: api_throughput [seconds per run, default 3]
+#include "crypto/digest.h"
 #include "api/client.h"
 #include "api/sigv4.h"
 #include "api/ssh_keys.h"
@@ -112,7 +113,7 @@ int main(int argc, char** argv) {
       for (int b = 0; b < 32; ++b) raw[b] = static_cast<char>((i * 31 + b * 7) & 0xff);
       put(raw);
       auto r = c.call({{"Action", "ImportKeyPair"}, {"KeyName", "bench-" + std::to_string(i)},
-                       {"PublicKeyMaterial", api::base64_encode("ssh-ed25519 " + api::base64_encode(blob))}},
+                       {"PublicKeyMaterial", crypto::base64_encode("ssh-ed25519 " + crypto::base64_encode(blob))}},
                       why);
       if (!r || r->status != 200) {
         std::fprintf(stderr, "import failed: %s %s\n", why.c_str(), r ? r->body.c_str() : "");

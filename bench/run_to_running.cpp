@@ -18,6 +18,7 @@
 //
 // Needs root (libvirtd runs guests as root here). Leaves no guest behind.
 // usage: bench_run_to_running [launches=10] [poll ms=20]
+#include "crypto/digest.h"
 #include "api/client.h"
 #include "api/ssh_keys.h"
 #include "tests/support/subprocess.h"
@@ -285,7 +286,7 @@ int main(int argc, char** argv) {
           auto x = k.call({{"Action", "GetConsoleOutput"}, {"InstanceId", id}}, w);
           if (x && x->status == 200) {
             auto out = api::xml_texts(x->body, "output");
-            auto text = out.empty() ? std::optional<std::string>{} : api::base64_decode(out.front());
+            auto text = out.empty() ? std::optional<std::string>{} : crypto::base64_decode(out.front());
             auto now = ms_between(t0, clock_type::now());
             if (text && !text->empty() && res.console_ms < 0) res.console_ms = now;
             if (text && text->find(marker) != std::string::npos) {

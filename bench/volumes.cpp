@@ -17,6 +17,7 @@
 // Times are from sending the request, on one signed keep-alive connection
 // per poller (api/client.h). Needs root (libvirtd). Leaves no guest behind.
 // usage: bench_volumes [runs=10] [poll ms=10]
+#include "crypto/digest.h"
 #include "api/client.h"
 #include "api/ssh_keys.h"
 #include "tests/support/subprocess.h"
@@ -153,7 +154,7 @@ int main(int argc, char** argv) {
       std::string w;
       auto r = c.call({{"Action", "GetConsoleOutput"}, {"InstanceId", instance}}, w);
       auto out = r && r->status == 200 ? api::xml_texts(r->body, "output") : std::vector<std::string>{};
-      auto text = out.empty() ? std::optional<std::string>{} : api::base64_decode(out.front());
+      auto text = out.empty() ? std::optional<std::string>{} : crypto::base64_decode(out.front());
       return text.value_or("");
     };
     auto count_lines = [&](const std::regex& re) {

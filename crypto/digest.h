@@ -18,6 +18,11 @@ std::string sha256_hex(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view data);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
+// Standard base64 with padding (EC2 user data, key material, console output).
+std::string base64_encode(std::string_view bytes);
+// Nullopt unless `text` is canonical padded base64.
+std::optional<std::string> base64_decode(std::string_view text);
+
 // Compares secrets without leaking where they differ through timing.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

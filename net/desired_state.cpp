@@ -92,8 +92,6 @@ bool valid_ifname(const std::string& s) {
          });
 }
 
-std::string bridge_name(uint32_t vni) { return "kbr" + std::to_string(vni); }
-
 // The protocol as nft names it; "" when unknown. "-1" (all) stays "-1".
 std::string nft_protocol(const std::string& p) {
   if (p == "tcp" || p == "6") return "tcp";
@@ -281,6 +279,8 @@ void map_block(std::string& out, const std::string& name,
 }
 
 }  // namespace
+
+std::string bridge_name(uint32_t vni) { return "kbr" + std::to_string(vni); }
 
 text_or_error gateway_of(const std::string& subnet) { return host_in(subnet, 1); }
 

@@ -42,6 +42,9 @@ std::vector<std::string> problems(const network_view& view);
 // transaction.
 std::string nft_ruleset(const network_view& view);
 
+// The bridge of segment `vni`, where its guests' taps are plugged in.
+std::string bridge_name(uint32_t vni);
+
 enum class link_kind { bridge, vxlan, vlan };
 
 struct link {

@@ -1,0 +1,213 @@
+#include "actors/network/network_actors.h"
+
+#include "actors/network/host_view.h"
+#include "actors/runtime/aggregate.h"
+#include "actors/runtime/aggregate_view.h"
+#include "actors/runtime/projection.h"
+#include "persistence/time_format.h"
+
+#include <optional>
+#include <set>
+#include <utility>
+
+namespace kumo::actors {
+namespace {
+
+using apply_atom = caf::atom_constant<caf::atom("netapply")>;
+using resync_atom = caf::atom_constant<caf::atom("netresync")>;
+constexpr auto request_timeout = std::chrono::seconds(30);
+
+// The read model: the ledger, the instances and the security groups, folded
+// from the log. `dirty` says the desired view may have changed.
+struct network_model {
+  static constexpr const char* name = "network";
+  static constexpr uint32_t state_version = 1;
+
+  aggregate_view<network::aggregate> ledger;
+  aggregate_view<instance::aggregate> instances;
+  aggregate_view<security_group::aggregate> groups;
+  // Runtime only, not checkpointed:
+  bool dirty = true;
+  bool applying = false;            // a reconcile is with the data plane
+  bool again = false;               // ... and another is due when it returns
+  std::set<std::string> releasing;  // NICs with a release on its way
+
+  void apply(const persistence::event_record& r) {
+    auto kind = r.stream.substr(0, r.stream.find('/'));
+    if (kind == network::aggregate::kind) {
+      ledger.apply(r);
+      dirty |= r.type != "repaired";  // recording a repair changes nothing to apply
+    } else if (kind == instance::aggregate::kind) {
+      instances.apply(r);
+      dirty = true;
+    } else if (kind == security_group::aggregate::kind) {
+      groups.apply(r);
+      dirty = true;
+    }
+  }
+  std::string save() const {
+    return nlohmann::json{{"ledger", ledger.save()}, {"instances", instances.save()}, {"groups", groups.save()}}
+        .dump();
+  }
+  bool load(const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object() || !j.contains("ledger") || !j.contains("instances") || !j.contains("groups")) return false;
+    return ledger.load(j["ledger"].get<std::string>()) && instances.load(j["instances"].get<std::string>()) &&
+           groups.load(j["groups"].get<std::string>());
+  }
+};
+
+using controller_actor = caf::stateful_actor<projection_state<network_model>>;
+
+const network::state& ledger_of(const network_model& m, const std::string& region) {
+  static const network::state empty;
+  const auto* s = m.ledger.find(region);
+  return s ? *s : empty;
+}
+
+const instance::state* instance_of(const network_model& m, const network::nic& n) {
+  return m.instances.find(instance::aggregate_id(n.account_id, n.instance_id));
+}
+
+// Blocking kernel work happens here, never in the controller.
+caf::behavior dataplane_worker(caf::event_based_actor*, std::shared_ptr<net::dataplane> dp) {
+  return {
+      [dp](apply_atom, const net::network_view& view) { return dp->reconcile(view); },
+  };
+}
+
+struct setup {
+  network_config cfg;
+  caf::actor ledger;
+  caf::actor worker;  // null in ledger mode
+  host_plane plane;
+};
+
+void tell_ledger(controller_actor* self, const setup& s, network::command cmd, const std::string& what) {
+  self->request(s.ledger, request_timeout, s.cfg.region, std::move(cmd),
+                request_meta{"kumo:network/" + s.cfg.host_id, what})
+      .then([=](network_reply& r) {
+              if (r.error) spdlog::warn("network {}: {} refused: {}", s.cfg.region, what, r.error->message);
+            },
+            [=](caf::error& e) {
+              spdlog::warn("network {}: {} failed: {}", s.cfg.region, what, self->system().render(e));
+            });
+}
+
+// NICs whose instance is terminated, or never appeared (a crash between the
+// NIC and the launch), go back to the pool.
+void release_unused_nics(controller_actor* self, const setup& s) {
+  auto& m = self->state.model;
+  const auto& ledger = ledger_of(m, s.cfg.region);
+  const auto now = persistence::now_ms();
+  const auto grace = s.cfg.orphan_nic_grace.count();
+  for (const auto& [id, n] : ledger.nics) {
+    const auto* inst = instance_of(m, n);
+    bool unused = inst ? inst->status == instance::lifecycle::terminated : now - n.allocated_ms > grace;
+    if (!unused || !m.releasing.insert(id).second) continue;
+    spdlog::info("network {}: releasing the NIC of {} ({}, {})", s.cfg.region, id, n.private_ip,
+                 inst ? "terminated" : "no instance in the log");
+    self->request(s.ledger, request_timeout, s.cfg.region, network::command{network::release_nic{id}},
+                  request_meta{"kumo:network/" + s.cfg.host_id, "release-nic-" + id})
+        .then([=](network_reply&) { self->state.model.releasing.erase(id); },
+              [=](caf::error& e) {
+                self->state.model.releasing.erase(id);
+                spdlog::warn("network {}: releasing the NIC of {} failed: {}; retried", s.cfg.region, id,
+                             self->system().render(e));
+              });
+  }
+}
+
+net::network_view desired_view(const network_model& m, const setup& s) {
+  network::groups_by_id groups;
+  m.groups.for_each([&](const std::string&, const security_group::state& g) { groups[g.group_id] = &g; });
+  return network::host_view(ledger_of(m, s.cfg.region), groups,
+                            {s.cfg.segments, s.cfg.physical_interface, s.cfg.metadata_port});
+}
+
+void reconcile(controller_actor* self, const setup& s, std::optional<caf::response_promise> caller = {});
+
+void finished(controller_actor* self, const setup& s) {
+  auto& m = self->state.model;
+  m.applying = false;
+  if (std::exchange(m.again, false)) reconcile(self, s);
+}
+
+// Desired vs observed, through the worker; repairs become ledger events.
+void reconcile(controller_actor* self, const setup& s, std::optional<caf::response_promise> caller) {
+  auto& st = self->state;
+  if (!s.worker) {
+    if (caller) caller->deliver(net::reconcile_result{false, "networking is not managed on this host", {}});
+    return;
+  }
+  auto& m = st.model;
+  if (m.applying && !caller) {  // coalesce: one more pass with the newest view when this one is back
+    m.again = true;
+    return;
+  }
+  m.dirty = false;
+  m.applying = true;
+  if (s.plane.metadata)
+    s.plane.metadata->update(network::metadata_of(
+        ledger_of(m, s.cfg.region),
+        [&](const std::string& iid) -> const instance::state* {
+          const auto& nics = ledger_of(m, s.cfg.region).nics;
+          auto it = nics.find(iid);
+          return it == nics.end() ? nullptr : instance_of(m, it->second);
+        },
+        s.cfg.region));
+  self->request(s.worker, caf::infinite, apply_atom::value, desired_view(m, s))
+      .then(
+          [=](net::reconcile_result& r) mutable {
+            if (!r.ok) spdlog::error("network {}: host {}: {}", s.cfg.region, s.cfg.host_id, r.error);
+            for (const auto& what : r.repairs) {
+              spdlog::warn("network {}: host {}: repair: {}", s.cfg.region, s.cfg.host_id, what);
+              tell_ledger(self, s, network::record_repair{s.cfg.host_id, what, persistence::now_ms()},
+                          "record-repair");
+            }
+            if (caller) caller->deliver(std::move(r));
+            finished(self, s);
+          },
+          [=](caf::error& e) mutable {
+            spdlog::error("network {}: data plane failed: {}", s.cfg.region, self->system().render(e));
+            if (caller) caller->deliver(std::move(e));
+            finished(self, s);
+          });
+}
+
+caf::behavior controller(controller_actor* self, persistence::event_store* store, caf::actor journal, setup s) {
+  if (s.worker) self->link_to(s.worker);  // the worker goes when the controller does
+  self->state.after_fold = [=] {
+    release_unused_nics(self, s);
+    if (self->state.model.dirty) reconcile(self, s);
+  };
+  self->delayed_send(self, s.cfg.reconcile_interval, resync_atom::value);
+  return projection_behavior(
+      self, store, journal,
+      [=](resync_atom) {
+        release_unused_nics(self, s);
+        reconcile(self, s);  // level-triggered: also when nothing changed in the log
+        self->delayed_send(self, s.cfg.reconcile_interval, resync_atom::value);
+      },
+      [=](net_reconcile_atom) {
+        auto rp = self->make_response_promise();
+        reconcile(self, s, rp);
+        return rp;
+      });
+}
+
+}  // namespace
+
+network_actors spawn_network(caf::actor_system& sys, const caf::actor& journal, persistence::event_store& store,
+                             network_config cfg, host_plane plane) {
+  network_actors a;
+  a.ledger = spawn_aggregate_registry<network::aggregate>(sys, journal, store);
+  if (cfg.mode == network_mode::off) return a;
+  setup s{cfg, a.ledger, {}, plane};
+  if (cfg.mode == network_mode::managed && plane.dataplane)
+    s.worker = sys.spawn<caf::detached>(dataplane_worker, plane.dataplane);
+  a.controller = sys.spawn(controller, &store, journal, std::move(s));
+  return a;
+}
+
+}  // namespace kumo::actors
