@@ -129,9 +129,13 @@ export KUMO_PRIVATE_HOST=1
 export KUMO_PRIVATE_LIBVIRTD_PID KUMO_PRIVATE_VIRTLOGD_PID
 KUMO_PRIVATE_LIBVIRTD_PID=$(cat "$libvirtd_pid")
 KUMO_PRIVATE_VIRTLOGD_PID=$(cat "$virtlogd_pid")
-# Not exec: the trap must outlive CMD.
+# Not exec: the trap must outlive CMD. In the background with `wait`,
+# because bash runs a trap only after the foreground command returns, and a
+# SIGTERM must clean up now. Explicit stdin: a background job's would be
+# /dev/null.
+"$@" <&0 &
 set +e
-"$@"
+wait $!
 rc=$?
 set -e
 exit "$rc"
