@@ -136,29 +136,23 @@ class session : public std::enable_shared_from_this<session> {
     return res;
   }
 
-  // `ttl` > 0: the response's packets carry that IP TTL (the hop limit), and
-  // the socket's own TTL is put back for what follows on the connection.
+  // `ttl` > 0: the response's packets carry that IP TTL (the hop limit).
+  // The default comes back only with the next response on the connection,
+  // not when this write completes: its bytes may still be queued or be
+  // retransmitted then, and each packet takes the TTL of the moment.
   void write(http::response<http::string_body> res, int ttl) {
-    int saved = -1;
-    if (ttl > 0) set_ttl(ttl, &saved);
+    if (ttl > 0 || ttl_changed_) set_ttl(ttl > 0 ? ttl : -1);  // -1: the route's default
+    ttl_changed_ = ttl > 0;
     auto sp = std::make_shared<http::response<http::string_body>>(std::move(res));
     stream_.expires_after(idle_timeout);
-    http::async_write(stream_, *sp,
-                      [self = shared_from_this(), sp, ttl, saved](beast::error_code ec, size_t) {
-                        if (ec || !sp->keep_alive()) return self->close();
-                        if (ttl > 0) self->set_ttl(saved, nullptr);
-                        self->read();
-                      });
+    http::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+      if (ec || !sp->keep_alive()) return self->close();
+      self->read();
+    });
   }
 
-  void set_ttl(int ttl, int* previous) {
-    int fd = stream_.socket().native_handle();
-    if (previous) {
-      socklen_t len = sizeof *previous;
-      if (::getsockopt(fd, IPPROTO_IP, IP_TTL, previous, &len) != 0) *previous = -1;
-    }
-    // -1 restores the route's default.
-    if (::setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0)
+  void set_ttl(int ttl) {
+    if (::setsockopt(stream_.socket().native_handle(), IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0)
       spdlog::warn("imds: cannot set IP_TTL {} for {}: {}", ttl, source_ip_, std::strerror(errno));
   }
 
@@ -182,6 +176,7 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   shared_state& state_;
   const std::string source_ip_;
+  bool ttl_changed_ = false;
   beast::flat_buffer buffer_;
   std::array<char, 4096> discard_;
   std::optional<http::request_parser<http::string_body>> parser_;
