@@ -281,6 +281,7 @@ const op_table& operations() {
     register_image_ops(t);
     register_instance_ops(t);
     register_volume_ops(t);
+    register_address_ops(t);
     register_snapshot_ops(t);
     register_sharing_ops(t);
     register_ldap_ops(t);

@@ -3,6 +3,7 @@
 
 #include "actors/image/image_actors.h"
 #include "actors/keypair/keypair_actors.h"
+#include "actors/network/network_actors.h"
 #include "actors/securitygroup/security_group_actors.h"
 #include "api/instance_access.h"
 #include "api/op_requests.h"
@@ -48,6 +49,11 @@ void with_instances(const op_ptr& c, std::function<void(std::vector<actors::inst
                    c->read_floor())
       .then([=](std::vector<actors::instance_view>& all) { only_visible(c, std::move(all), then); },
             [=](caf::error& e) { service_unavailable(c, e); });
+}
+
+void with_network(const op_ptr& c, std::function<void(const actors::network::state&)> then) {
+  c->self->request(c->cloud->network, actor_timeout, c->cloud->network_cfg.region, actors::get_state_atom::value)
+      .then([=](actors::network_reply& r) { then(r.state); }, [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 }  // namespace kumo::api

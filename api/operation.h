@@ -90,6 +90,7 @@ void register_volume_ops(op_table& t);
 void register_snapshot_ops(op_table& t);
 void register_sharing_ops(op_table& t);
 void register_ldap_ops(op_table& t);
+void register_address_ops(op_table& t);
 
 // ---- Helpers shared by operations. Each fails the call and returns nullopt
 // (or false) on bad input.

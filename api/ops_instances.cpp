@@ -14,6 +14,7 @@
 #include "api/ssh_keys.h"
 
 #include "actors/compute/compute.h"
+#include "actors/network/network_actors.h"
 #include "persistence/time_format.h"
 
 #include <spdlog/spdlog.h>
@@ -100,11 +101,42 @@ void write_block_devices(xml_writer& w, const std::vector<instance_volume>& volu
 
 using volumes_by_instance = std::map<std::string, std::vector<instance_volume>>;
 
-void write_instance(xml_writer& w, const instance::state& s, const volumes_by_instance& volumes = {}) {
+// EC2's host names for an address: ip-10-16-0-10.<region>.compute.internal.
+std::string dns_name(const std::string& ip, const std::string& domain) {
+  if (ip.empty()) return "";
+  std::string dashed = ip;
+  std::replace(dashed.begin(), dashed.end(), '.', '-');
+  return "ip-" + dashed + "." + domain;
+}
+
+// Addresses, the NIC and the metadata options of an instance with a NIC.
+void write_network(xml_writer& w, const network::nic& n, const std::string& public_ip, const std::string& region) {
+  w.leaf("privateIpAddress", n.private_ip);
+  if (!public_ip.empty()) w.leaf("ipAddress", public_ip);
+  w.open("networkInterfaceSet").open("item");
+  w.leaf("networkInterfaceId", "eni-" + n.tap.substr(2)).leaf("macAddress", n.mac).leaf("status", "in-use");
+  w.leaf("privateIpAddress", n.private_ip).leaf("privateDnsName", dns_name(n.private_ip, region + ".compute.internal"));
+  w.leaf("ownerId", n.account_id).leaf("interfaceType", "interface");
+  if (!public_ip.empty())
+    w.open("association").leaf("publicIp", public_ip).leaf("ipOwnerId", n.account_id).close("association");
+  w.open("groupSet").open("item").leaf("groupId", n.group_id).close("item").close("groupSet");
+  w.close("item").close("networkInterfaceSet");
+  w.open("metadataOptions").leaf("state", "applied").leaf("httpTokens", n.metadata.tokens_required ? "required" : "optional");
+  w.leaf("httpPutResponseHopLimit", std::to_string(n.metadata.hop_limit));
+  w.leaf("httpEndpoint", n.metadata.endpoint_enabled ? "enabled" : "disabled").close("metadataOptions");
+}
+
+void write_instance(xml_writer& w, const instance::state& s, const volumes_by_instance& volumes,
+                    const network::state& net, const std::string& region) {
   const auto& spec = s.spec;
   w.open("item").leaf("instanceId", spec.instance_id).leaf("imageId", spec.image_id);
   write_state(w, "instanceState", s.status);
-  w.leaf("privateDnsName", "").leaf("dnsName", "").leaf("reason", s.transition_reason);
+  auto nic = net.nics.find(spec.instance_id);
+  const bool has_nic = nic != net.nics.end() && s.status != lifecycle::terminated;
+  const auto public_ip = has_nic ? network::public_ip_of(net, spec.instance_id) : std::string{};
+  w.leaf("privateDnsName", has_nic ? dns_name(nic->second.private_ip, region + ".compute.internal") : "");
+  w.leaf("dnsName", dns_name(public_ip, region + ".compute.kumo")).leaf("reason", s.transition_reason);
+  if (has_nic) write_network(w, nic->second, public_ip, region);
   if (!spec.key_name.empty()) w.leaf("keyName", spec.key_name);
   w.leaf("amiLaunchIndex", std::to_string(spec.launch_index)).leaf("instanceType", spec.size.instance_type);
   w.leaf("launchTime", iso_time(spec.launch_ms));
@@ -122,13 +154,13 @@ void write_instance(xml_writer& w, const instance::state& s, const volumes_by_in
 }
 
 // One <item> of reservationSet (or the body of RunInstances).
-void write_reservation(xml_writer& w, const std::vector<instance::state>& members,
-                       const volumes_by_instance& volumes = {}) {
+void write_reservation(xml_writer& w, const std::vector<instance::state>& members, const volumes_by_instance& volumes,
+                       const network::state& net, const std::string& region) {
   const auto& first = members.front().spec;
   w.leaf("reservationId", first.reservation_id).leaf("ownerId", first.account_id);
   write_groups(w, first);
   w.open("instancesSet");
-  for (const auto& s : members) write_instance(w, s, volumes);
+  for (const auto& s : members) write_instance(w, s, volumes, net, region);
   w.close("instancesSet");
 }
 
@@ -160,7 +192,8 @@ struct launch_plan {
   std::vector<launch_volume> volumes;  // BlockDeviceMappings, made for each instance
 };
 
-void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed) {
+void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed,
+                std::shared_ptr<const network::state> net) {
   struct gather {
     std::vector<instance::state> launched;
     size_t waiting = 0;
@@ -196,7 +229,7 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
                            g->launched.size(), plan->base.reservation_id, placed.zone);
               create_launch_volumes(c, plan->volumes, g->launched, [=] {
                 xml_writer w;
-                write_reservation(w, g->launched);
+                write_reservation(w, g->launched, {}, *net, c->cfg->region);
                 c->respond(w);
               });
             },
@@ -208,13 +241,34 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
   }
 }
 
+// With networking, every placed instance gets its NIC (and auto public IP)
+// in the ledger before it is launched, so a node never boots it without one.
+// A crash in between leaves NICs without instances: the network controller
+// releases them.
+void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed) {
+  const auto& net_cfg = c->cloud->network_cfg;
+  if (net_cfg.mode == network_mode::off)
+    return launch_all(c, plan, placed, std::make_shared<const network::state>());
+  network::allocate_nics cmd{{}, net_cfg.pools, net_cfg.auto_public_ip, persistence::now_ms()};
+  const auto& group = plan->base.security_group_ids.front();  // EC2-classic: the first group is the segment
+  for (const auto& [instance_id, node] : placed.node_of) cmd.requests.push_back({instance_id, c->account_id, group});
+  c->self->request(c->cloud->network, actor_timeout, net_cfg.region, network::command{std::move(cmd)}, c->meta())
+      .then(
+          [=](network_reply& r) {
+            if (r.error) return c->fail(r.error->code, r.error->message, 500);
+            c->wrote(r.global_seq);
+            launch_all(c, plan, placed, std::make_shared<const network::state>(std::move(r.state)));
+          },
+          [=](caf::error& e) { service_unavailable(c, e); });
+}
+
 void place_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan) {
   place_request req{plan->instance_ids, plan->base.size, plan->base.zone, static_cast<size_t>(plan->min_count)};
   c->self->request(c->cloud->compute, actor_timeout, place_atom::value, req, c->meta())
       .then(
           [=](place_reply& r) {
             if (r.error) return c->fail(r.error->code, r.error->message, r.error->code == "InsufficientInstanceCapacity" ? 500 : 400);
-            launch_all(c, plan, r);
+            allocate_nics_and_launch(c, plan, r);
           },
           [=](caf::error& e) { service_unavailable(c, e); });
 }
@@ -357,14 +411,24 @@ std::vector<std::string> filter_values(const instance::state& s, const std::stri
   if (f == "owner-id") return {spec.account_id};
   if (f == "instance.group-id" || f == "group-id") return spec.security_group_ids;
   if (f == "instance.group-name" || f == "group-name") return spec.security_group_names;
-  if (f == "private-ip-address" || f == "ip-address") return {};  // addresses arrive with networking
   return tag_filter_values(f, spec.tags);
+}
+
+// DescribeInstances also filters on addresses, which live in the network ledger.
+std::vector<std::string> filter_values(const instance::state& s, const network::state& net, const std::string& f) {
+  if (f == "private-ip-address" || f == "network-interface.addresses.private-ip-address") {
+    auto nic = net.nics.find(s.spec.instance_id);
+    return nic == net.nics.end() ? std::vector<std::string>{} : std::vector<std::string>{nic->second.private_ip};
+  }
+  if (f == "ip-address") return {network::public_ip_of(net, s.spec.instance_id)};
+  return filter_values(s, f);
 }
 
 const std::set<std::string> instance_filters = {
     "instance-id", "instance-state-name", "instance-state-code", "image-id", "instance-type", "key-name",
     "availability-zone", "reservation-id", "client-token", "launch-index", "owner-id", "instance.group-id",
     "group-id", "instance.group-name", "group-name", "private-ip-address", "ip-address",
+    "network-interface.addresses.private-ip-address",
     "tag-key", "tag-value", "tag:*"};
 
 void describe_instances(const op_ptr& c) {
@@ -372,13 +436,14 @@ void describe_instances(const op_ptr& c) {
   if (!filters) return;
   auto ids = instance_ids(c, false);
   if (!ids) return;
-  with_instances(c, [=](instances& all) {
+  with_instances(c, [=](instances& all_instances) {
+   with_network(c, [=, all = std::move(all_instances)](const network::state& net) {
     if (!named_instances(c, all, *ids)) return;
     std::vector<const instance::state*> selected;
     volumes_by_instance volumes;
     for (const auto& v : all)
       if (listed(*ids, v.state.spec.instance_id) &&
-          matches(*filters, [&](const std::string& f) { return filter_values(v.state, f); })) {
+          matches(*filters, [&](const std::string& f) { return filter_values(v.state, net, f); })) {
         selected.push_back(&v.state);
         volumes[v.state.spec.instance_id] = v.volumes;
       }
@@ -396,12 +461,13 @@ void describe_instances(const op_ptr& c) {
       const auto& rid = selected[i]->spec.reservation_id;
       for (; i < page->end && selected[i]->spec.reservation_id == rid; ++i) members.push_back(*selected[i]);
       w.open("item");
-      write_reservation(w, members, volumes);
+      write_reservation(w, members, volumes, net, c->cfg->region);
       w.close("item");
     }
     w.close("reservationSet");
     if (!page->next_token.empty()) w.leaf("nextToken", page->next_token);
     c->respond(w);
+   });
   });
 }
 

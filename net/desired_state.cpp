@@ -295,24 +295,27 @@ text_or_error host_in(const std::string& subnet, int host) {
 
 std::vector<std::string> problems(const network_view& view) { return check(view).problems; }
 
-std::string nft_ruleset(const network_view& view) {
+elastic_ip_maps eip_maps(const network_view& view) {
   checked_view cv = check(view);
-  std::string out = "table ip kumo {\n";
-
-  // Maps keyed by address so their order is stable whatever the nic order.
+  // Keyed by address so their order is stable whatever the nic order.
   std::map<uint32_t, std::string> dnat, snat;
   for (const nic* n : cv.nics) {
     if (n->public_ip.empty()) continue;
     dnat[*parse_ipv4(n->public_ip)] = n->private_ip;
     snat[*parse_ipv4(n->private_ip)] = n->public_ip;
   }
-  auto elements = [](const std::map<uint32_t, std::string>& m) {
-    std::vector<std::pair<std::string, std::string>> e;
-    for (const auto& [k, v] : m) e.emplace_back(format_ipv4(k), v);
-    return e;
-  };
-  map_block(out, "eip_dnat", elements(dnat));
-  map_block(out, "eip_snat", elements(snat));
+  elastic_ip_maps out;
+  for (const auto& [k, v] : dnat) out.dnat.emplace_back(format_ipv4(k), v);
+  for (const auto& [k, v] : snat) out.snat.emplace_back(format_ipv4(k), v);
+  return out;
+}
+
+std::string nft_ruleset(const network_view& view) {
+  checked_view cv = check(view);
+  std::string out = "table ip kumo {\n";
+  auto maps = eip_maps(view);
+  map_block(out, "eip_dnat", maps.dnat);
+  map_block(out, "eip_snat", maps.snat);
 
   out += "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n";
   if (cv.metadata_ok)
@@ -349,8 +352,11 @@ std::string nft_ruleset(const network_view& view) {
   out += "\t}\n";
 
   // Into a segment: what its group authorises, nothing else.
+  // Within a segment traffic is open, as within one EC2-classic group (it
+  // reaches this hook too when br_netfilter is loaded on the host).
   for (const auto& s : cv.segments) {
     out += "\tchain seg_" + std::to_string(s.seg->vni) + " {\n";
+    out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" accept\n";
     for (const auto& r : cv.rules)
       if (r.vni == s.seg->vni) out += "\t\t" + rule_match(r) + " accept\n";
     out += "\t\tdrop\n\t}\n";

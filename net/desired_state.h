@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kumo::net {
@@ -44,6 +45,15 @@ std::string nft_ruleset(const network_view& view);
 
 // The bridge of segment `vni`, where its guests' taps are plugged in.
 std::string bridge_name(uint32_t vni);
+
+// The elements of the two EIP maps, sorted by key: public -> private
+// (eip_dnat) and private -> public (eip_snat).
+struct elastic_ip_maps {
+  std::vector<std::pair<std::string, std::string>> dnat;
+  std::vector<std::pair<std::string, std::string>> snat;
+  bool operator==(const elastic_ip_maps&) const = default;
+};
+elastic_ip_maps eip_maps(const network_view& view);
 
 enum class link_kind { bridge, vxlan, vlan };
 

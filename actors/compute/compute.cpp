@@ -1,10 +1,12 @@
 #include "actors/compute/compute.h"
 
+#include "actors/network/network.h"
 #include "actors/runtime/aggregate.h"
 #include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
 #include "actors/storage/attachments.h"
 #include "actors/storage/storage_actors.h"
+#include "net/desired_state.h"
 #include "persistence/time_format.h"
 
 #include <set>
@@ -32,9 +34,12 @@ struct node_entry {
 // cluster; they are not checkpointed (nodes re-register, reports repeat).
 struct compute_model {
   static constexpr const char* name = "compute";
-  static constexpr uint32_t state_version = 2;
+  static constexpr uint32_t state_version = 3;
 
   aggregate_view<instance::aggregate> instances;
+  // The address ledger, for each instance's NIC. RunInstances records the
+  // NIC before the instance, so the launch event re-pushes with it.
+  aggregate_view<network::aggregate> network;
   storage::attachment_index attachments;  // volumes attached to instances
   std::map<std::string, std::set<std::string>> by_node;  // node id -> aggregate ids
   std::map<std::string, std::string> by_instance_id;     // i-... -> aggregate id
@@ -53,6 +58,7 @@ struct compute_model {
   void apply(const persistence::event_record& r) {
     static const std::string prefix = std::string(instance::aggregate::kind) + "/";
     instances.apply(r);
+    network.apply(r);
     for (const auto& instance_id : attachments.apply(r)) {
       auto it = by_instance_id.find(instance_id);
       if (const auto* s = it == by_instance_id.end() ? nullptr : instances.find(it->second))
@@ -69,12 +75,14 @@ struct compute_model {
   }
 
   std::string save() const {
-    return nlohmann::json{{"instances", instances.save()}, {"volumes", attachments.save()}}.dump();
+    return nlohmann::json{{"instances", instances.save()}, {"volumes", attachments.save()}, {"network", network.save()}}
+        .dump();
   }
   bool load(const std::string& text) {
     auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("instances") || !j.contains("volumes")) return false;
-    if (!instances.load(j["instances"].get<std::string>()) || !attachments.load(j["volumes"].get<std::string>()))
+    if (!j.is_object() || !j.contains("instances") || !j.contains("volumes") || !j.contains("network")) return false;
+    if (!instances.load(j["instances"].get<std::string>()) || !attachments.load(j["volumes"].get<std::string>()) ||
+        !network.load(j["network"].get<std::string>()))
       return false;
     instances.for_each([&](const std::string& id, const instance::state& s) { index(id, s); });
     return true;
@@ -124,6 +132,13 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
   for (const auto& id : m.by_node[node_id])
     if (const auto* s = m.instances.find(id); s && !forgotten(*s, cfg)) {
       a.instances.push_back(desired_of(*s));
+      if (cfg.attach_nics) m.network.for_each([&](const std::string&, const network::state& ledger) {
+        if (auto nic = ledger.nics.find(s->spec.instance_id); nic != ledger.nics.end()) {
+          a.instances.back().nic_mac = nic->second.mac;
+          a.instances.back().nic_bridge = net::bridge_name(nic->second.vni);
+          a.instances.back().nic_tap = nic->second.tap;
+        }
+      });
       a.instances.back().volumes = storage::desired_volumes(m.attachments.of_instance(s->spec.instance_id));
     }
   self->send(node->second.handle, assign_atom::value, std::move(a));

@@ -38,6 +38,7 @@ struct compute_config {
   std::chrono::milliseconds resync_interval{2000};  // resend desired sets, check node heartbeats
   std::chrono::milliseconds node_timeout{10000};    // a silent node is unavailable after this
   std::chrono::minutes terminated_visible{60};      // terminated instances then vanish from Describe
+  bool attach_nics = false;  // managed networking: nodes plug each instance's NIC into its segment's bridge
 };
 
 struct place_request {

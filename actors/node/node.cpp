@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace kumo::actors {
 namespace {
@@ -37,6 +39,7 @@ struct node_state {
   std::map<std::string, uint64_t> reboots_done;  // carried out here, not yet in the log
   std::map<std::string, clock::time_point> shutdown_sent;
   std::map<std::string, clock::time_point> orphan_since;
+  std::set<std::string> waiting_for_network;  // instances whose bridge does not exist yet
   static inline const char* name = "node";
 };
 using node_actor = caf::stateful_actor<node_state>;
@@ -111,6 +114,7 @@ hypervisor::result define_domain(node_state& st, const desired_instance& d) {
   if (auto r = prepare_disk(d, dir, disk); !r) return r;
   spec.disks.push_back(disk);
   add_volume_disks(d, spec.disks);
+  if (!d.nic_bridge.empty()) spec.nics.push_back({d.nic_mac, d.nic_bridge, d.nic_tap});
   return st.driver->define(spec);
 }
 
@@ -235,6 +239,15 @@ node_report reconcile(node_state& st) {
   for (const auto& dom : domains) now[dom.name] = dom.state;
   for (const auto& [id, d] : st.desired) {
     auto it = now.find(id);
+    // Managed networking creates the segment's bridge from the same log; a
+    // guest that should run waits for it rather than failing to start.
+    if (it == now.end() && !d.nic_bridge.empty() && static_cast<desired_power>(d.power) == desired_power::run &&
+        if_nametoindex(d.nic_bridge.c_str()) == 0) {
+      if (st.waiting_for_network.insert(id).second)
+        spdlog::info("node {}: {} waits for bridge {} before it boots", st.cfg.node_id, id, d.nic_bridge);
+      continue;
+    }
+    st.waiting_for_network.erase(id);
     auto seen = reconcile_one(st, d, it == now.end() ? domain_state::absent : it->second);
     if (static_cast<desired_power>(d.power) != desired_power::absent) reconcile_volumes(*st.driver, st.cfg.node_id, d, seen);
     report.instances.push_back(std::move(seen));

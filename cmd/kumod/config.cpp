@@ -1,11 +1,82 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <map>
 #include <set>
 
 namespace kumo::daemon {
 namespace {
+
+// "FIRST-LAST" -> the two halves; false when there is no single '-'.
+bool split_range(const std::string& value, std::string& first, std::string& last) {
+  auto dash = value.find('-');
+  if (dash == std::string::npos || value.find('-', dash + 1) != std::string::npos) return false;
+  first = value.substr(0, dash);
+  last = value.substr(dash + 1);
+  return !first.empty() && !last.empty();
+}
+
+bool valid_ipv4(const std::string& text) {
+  in_addr a{};
+  return inet_pton(AF_INET, text.c_str(), &a) == 1;
+}
+
+bool whole_number(const std::string& v, size_t max_digits) {
+  return !v.empty() && v.size() <= max_digits && v.find_first_not_of("0123456789") == std::string::npos;
+}
+
+bool set_network_option(actors::network_config& n, const std::string& key, const std::string& value,
+                        std::string& error) {
+  auto bad = [&](const std::string& what) {
+    error = "--" + key + " " + what + ", got '" + value + "'";
+    return false;
+  };
+  std::string first, last;
+  if (key == "network") {
+    if (value == "off") n.mode = actors::network_mode::off;
+    else if (value == "ledger") n.mode = actors::network_mode::ledger;
+    else if (value == "managed") n.mode = actors::network_mode::managed;
+    else return bad("must be off, ledger or managed");
+  } else if (key == "net-private") {
+    auto slash = value.find('/');
+    if (slash == std::string::npos || !valid_ipv4(value.substr(0, slash)) || !whole_number(value.substr(slash + 1), 2) ||
+        std::stoi(value.substr(slash + 1)) < 8 || std::stoi(value.substr(slash + 1)) > 24)
+      return bad("must be an IPv4 CIDR from /8 to /24 (cut into /24 segments), e.g. 10.16.0.0/16");
+    n.pools.private_cidr = value;
+  } else if (key == "net-vni") {
+    if (!split_range(value, first, last) || !whole_number(first, 8) || !whole_number(last, 8) ||
+        std::stoul(first) < 1 || std::stoul(last) > 16777215 || std::stoul(first) > std::stoul(last))
+      return bad("must be FIRST-LAST segment ids within 1-16777215 (VLAN mode: 1-4094)");
+    n.pools.vni_first = static_cast<uint32_t>(std::stoul(first));
+    n.pools.vni_last = static_cast<uint32_t>(std::stoul(last));
+  } else if (key == "net-public-pool") {
+    if (!split_range(value, first, last) || !valid_ipv4(first) || !valid_ipv4(last))
+      return bad("must be FIRST-LAST IPv4 addresses, e.g. 198.51.100.10-198.51.100.250");
+    n.pools.public_first = first;
+    n.pools.public_last = last;
+  } else if (key == "net-auto-public-ip") {
+    if (value != "true" && value != "false") return bad("must be true or false");
+    n.auto_public_ip = value == "true";
+  } else if (key == "net-segments") {
+    if (value != "vxlan" && value != "vlan") return bad("must be vxlan or vlan");
+    n.segments = value == "vxlan" ? net::segment_mode::vxlan : net::segment_mode::vlan;
+  } else if (key == "net-interface") {
+    if (value.size() > 15) return bad("must be an interface name (at most 15 characters)");
+    n.physical_interface = value;
+  } else if (key == "net-metadata-port") {
+    if (!whole_number(value, 5) || std::stoul(value) < 1 || std::stoul(value) > 65535) return bad("must be a port");
+    n.metadata_port = static_cast<uint16_t>(std::stoul(value));
+  } else if (key == "net-reconcile-seconds") {
+    if (!whole_number(value, 4) || std::stoul(value) < 1) return bad("must be a whole number of seconds");
+    n.reconcile_interval = std::chrono::seconds(std::stoul(value));
+  } else {
+    error = "unknown setting '" + key + "'";
+    return false;
+  }
+  return true;
+}
 
 std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r");
@@ -114,6 +185,8 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
       return false;
     }
     c.placement = value;
+  } else if (key == "network" || key.rfind("net-", 0) == 0) {
+    if (!set_network_option(c.network, key, value, error)) return false;
   } else if (key.rfind("ldap-", 0) == 0) {
     if (!actors::ldap::set_option(c.ldap, key.substr(5), value, error)) return false;
   } else {
@@ -151,10 +224,15 @@ const char* usage() {
          "             [--stop-grace-seconds=N]\n"
          "             [--ldap-uri=ldap://HOST:PORT --ldap-bind-dn=DN --ldap-bind-password-file=FILE\n"
          "              --ldap-user-base=DN --ldap-group-base=DN ...] (see README: LDAP)\n"
+         "             [--network=off|ledger|managed --net-private=CIDR --net-vni=FIRST-LAST\n"
+         "              --net-public-pool=FIRST-LAST --net-auto-public-ip=true|false --net-segments=vxlan|vlan\n"
+         "              --net-interface=IF --net-metadata-port=N --net-reconcile-seconds=N] (see README: networking)\n"
          "defaults: --data-dir=/var/lib/kumo --listen=127.0.0.1:8773 --region=kumo-1\n"
          "          --zones=<region>a --role=all-in-one --cluster-listen=127.0.0.1:8774\n"
          "          --hypervisor=libvirt --libvirt-uri=qemu:///system\n"
-         "          --node-id=<host name>, node capacity detected, Eucalyptus's instance types\n";
+         "          --node-id=<host name>, node capacity detected, Eucalyptus's instance types\n"
+         "          --network=off --net-private=10.16.0.0/16 --net-vni=1000-1999 --net-segments=vxlan\n"
+         "          --net-metadata-port=8775 --net-reconcile-seconds=5\n";
 }
 
 std::optional<config> parse_config(const std::vector<std::string>& args, std::string& error) {

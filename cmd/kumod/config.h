@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/ldap/ldap_config.h"
+#include "actors/network/network_actors.h"
 
 #include <cstdint>
 #include <optional>
@@ -35,6 +36,8 @@ struct config {
   unsigned stop_grace_seconds = 30;    // ACPI shutdown, then the plug is pulled
   // Identity: the LDAP directory (--ldap-* flags; none by default)
   actors::ldap::ldap_config ldap;
+  // Networking (--network and --net-* flags; off by default)
+  actors::network_config network;
 };
 
 // "HOST:PORT" -> (host, port); false when malformed.

@@ -5,6 +5,7 @@
 #include "compute.h"
 #include "config.h"
 #include "ldap.h"
+#include "network.h"
 
 #include "actors/account/account_actors.h"
 #include "actors/cloud.h"
@@ -130,17 +131,20 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
   auto cluster = daemon::prepare_cluster(cfg, error);
   std::optional<daemon::node_setup> local_node;
   if (cluster && cfg.role == "all-in-one") local_node = daemon::prepare_node(cfg, error);
-  if (!cluster || (cfg.role == "all-in-one" && !local_node)) {
+  std::optional<daemon::network_setup> network;
+  if (cluster && (cfg.role != "all-in-one" || local_node)) network = daemon::prepare_network(cfg, error);
+  if (!cluster || (cfg.role == "all-in-one" && !local_node) || !network) {
     spdlog::error("kumod: {}", error);
     return 1;
   }
+  cluster->cluster.attach_nics = network->cfg.mode == actors::network_mode::managed;
 
   auto caf_cfg = actor_config(cfg);
   int exit_code = 0;
   {
     caf::actor_system sys{caf_cfg};
     auto cloud = actors::cloud_actors::spawn(sys, *store, cluster->cluster,
-                                             {cfg.storage ? cfg.data_dir : std::string{}});
+                                             {cfg.storage ? cfg.data_dir : std::string{}}, network->cfg, network->plane);
     caf::actor node;
     std::string cluster_endpoint;
     if (local_node) {
@@ -201,6 +205,10 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     if (node) caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     node = nullptr;
     cloud.shutdown(sys);
+    // dnsmasq and the metadata server stop; bridges and nft rules stay, so
+    // guests keep their network while the control plane restarts.
+    if (network->plane.dataplane) network->plane.dataplane->stop();
+    if (network->plane.metadata) network->plane.metadata->stop();
   }  // the actor system waits for every actor here
   store.reset();
   if (exit_code == 0) spdlog::info("kumod: stopped cleanly");

@@ -151,16 +151,16 @@ TEST(DesiredState, ForwardChainAndPerSegmentRules) {
                 "\"kbr300\" : jump seg_300 }"}));
   // tcp single port and range, icmp type, each ending in default deny.
   EXPECT_EQ(block(rs, "\tchain seg_100"),
-            (std::vector<std::string>{"\t\tip saddr 0.0.0.0/0 icmp type 8 accept",
+            (std::vector<std::string>{"\t\tiifname \"kbr100\" accept", "\t\tip saddr 0.0.0.0/0 icmp type 8 accept",
                                       "\t\tip saddr 0.0.0.0/0 tcp dport 22 accept",
                                       "\t\tip saddr 192.0.2.0/24 tcp dport 8000-8080 accept",
                                       "\t\tdrop"}));
   // all protocols from a cidr: no protocol match at all.
   EXPECT_EQ(block(rs, "\tchain seg_200"),
-            (std::vector<std::string>{"\t\tip saddr 10.0.0.0/8 accept", "\t\tdrop"}));
+            (std::vector<std::string>{"\t\tiifname \"kbr200\" accept", "\t\tip saddr 10.0.0.0/8 accept", "\t\tdrop"}));
   // group-to-group: the peer segment is its bridge.
   EXPECT_EQ(block(rs, "\tchain seg_300"),
-            (std::vector<std::string>{"\t\tiifname \"kbr100\" udp dport 53 accept", "\t\tdrop"}));
+            (std::vector<std::string>{"\t\tiifname \"kbr300\" accept", "\t\tiifname \"kbr100\" udp dport 53 accept", "\t\tdrop"}));
 }
 
 TEST(DesiredState, RuleVariants) {
@@ -176,7 +176,8 @@ TEST(DesiredState, RuleVariants) {
   };
   EXPECT_TRUE(problems(v).empty());
   EXPECT_EQ(block(nft_ruleset(v), "\tchain seg_100"),
-            (std::vector<std::string>{"\t\tiifname \"kbr300\" accept",
+            (std::vector<std::string>{"\t\tiifname \"kbr100\" accept",
+                                      "\t\tiifname \"kbr300\" accept",
                                       "\t\tiifname \"kbr200\" ip protocol icmp accept",
                                       "\t\tip saddr 0.0.0.0/0 icmp type 3 icmp code 4 accept",
                                       "\t\tip saddr 0.0.0.0/0 ip protocol tcp accept",

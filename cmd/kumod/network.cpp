@@ -1,0 +1,40 @@
+#include "network.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+namespace kumo::daemon {
+
+std::optional<network_setup> prepare_network(const config& cfg, std::string& error) {
+  network_setup out;
+  out.cfg = cfg.network;
+  out.cfg.region = cfg.region;
+  out.cfg.host_id = cfg.node_id.empty() ? "local" : cfg.node_id;
+  if (out.cfg.mode != actors::network_mode::managed) return out;
+  const auto state_dir = cfg.data_dir + "/net";
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) {
+    error = "cannot create " + state_dir + ": " + ec.message();
+    return std::nullopt;
+  }
+  std::string why;
+  auto dp = net::make_kernel_dataplane({state_dir, true}, why);
+  if (!dp) {
+    error = "--network=managed: the data plane cannot start: " + why;
+    return std::nullopt;
+  }
+  // Guests reach it through the per-segment DNAT of 169.254.169.254:80.
+  auto md = net::start_metadata_server("0.0.0.0", out.cfg.metadata_port, why);
+  if (!md) {
+    error = "--network=managed: the metadata server cannot listen on port " + std::to_string(out.cfg.metadata_port) +
+            ": " + why + " (choose another with --net-metadata-port)";
+    return std::nullopt;
+  }
+  spdlog::info("kumod: managed networking on this host: {}; metadata on :{}", dp->describe(), out.cfg.metadata_port);
+  out.plane = {std::move(dp), std::move(md)};
+  return out;
+}
+
+}  // namespace kumo::daemon

@@ -1,0 +1,64 @@
+// The kernel data plane: links (libnl), the `ip kumo` table (libnftables)
+// and dnsmasq, each observed, diffed and repaired on every reconcile.
+#include "net/dataplane.h"
+#include "net/dnsmasq.h"
+#include "net/link_table.h"
+#include "net/nft_table.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+
+namespace kumo::net {
+namespace {
+
+class kernel_dataplane : public dataplane {
+ public:
+  kernel_dataplane(dataplane_config cfg, std::unique_ptr<link_table> links, std::unique_ptr<nft_table> nft)
+      : cfg_(std::move(cfg)), links_(std::move(links)), nft_(std::move(nft)), dnsmasq_(cfg_.state_dir) {}
+
+  std::string describe() const override {
+    return "kernel data plane (bridges and VXLAN/VLAN through libnl, nftables table ip kumo, dnsmasq in " +
+           cfg_.state_dir + ")";
+  }
+
+  reconcile_result reconcile(const network_view& view) override {
+    reconcile_result r;
+    for (const auto& p : problems(view)) spdlog::warn("net: left out of the data plane: {}", p);
+    if (cfg_.manage_sysctls) forward_packets(r);
+    // Bridges first: dnsmasq binds to them, and the table names them.
+    bool ok = links_->reconcile(view, r.repairs, r.error) && nft_->reconcile(view, r.repairs, r.error) &&
+              dnsmasq_.reconcile(view, r.repairs, r.error);
+    r.ok = ok;
+    return r;
+  }
+
+  void stop() override { dnsmasq_.stop(); }
+
+ private:
+  void forward_packets(reconcile_result& r) {
+    const char* path = "/proc/sys/net/ipv4/ip_forward";
+    std::string now;
+    std::ifstream(path) >> now;
+    if (now == "1") return;
+    std::ofstream(path) << "1\n";
+    r.repairs.push_back("turned on IPv4 forwarding (net.ipv4.ip_forward was " + now + ")");
+  }
+
+  dataplane_config cfg_;
+  std::unique_ptr<link_table> links_;
+  std::unique_ptr<nft_table> nft_;
+  dnsmasq_process dnsmasq_;
+};
+
+}  // namespace
+
+std::unique_ptr<dataplane> make_kernel_dataplane(dataplane_config cfg, std::string& error) {
+  auto links = link_table::open(error);
+  if (!links) return nullptr;
+  auto nft = nft_table::open(error);
+  if (!nft) return nullptr;
+  return std::make_unique<kernel_dataplane>(std::move(cfg), std::move(links), std::move(nft));
+}
+
+}  // namespace kumo::net

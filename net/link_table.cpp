@@ -1,0 +1,190 @@
+#include "net/link_table.h"
+
+#include "net/desired_state.h"
+
+#include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/bridge.h>
+#include <netlink/route/link/vlan.h>
+#include <netlink/route/link/vxlan.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+namespace kumo::net {
+namespace {
+
+// The kernel's links and addresses, read once per reconcile.
+struct snapshot {
+  nl_cache* links = nullptr;
+  nl_cache* addrs = nullptr;
+  ~snapshot() {
+    if (links) nl_cache_free(links);
+    if (addrs) nl_cache_free(addrs);
+  }
+};
+
+bool is_kumo_link(const std::string& name) {
+  return name.rfind("kbr", 0) == 0 || name.rfind("kvx", 0) == 0 || name.rfind("kvl", 0) == 0;
+}
+
+std::string nl_error(int rc) { return nl_geterror(rc); }
+
+bool has_address(nl_cache* addrs, int ifindex, const std::string& cidr) {
+  bool found = false;
+  for (auto* o = nl_cache_get_first(addrs); o && !found; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_ifindex(a) != ifindex || !rtnl_addr_get_local(a)) continue;
+    char buf[64];
+    found = cidr == nl_addr2str(rtnl_addr_get_local(a), buf, sizeof buf);
+  }
+  return found;
+}
+
+}  // namespace
+
+std::unique_ptr<link_table> link_table::open(std::string& error) {
+  nl_sock* sock = nl_socket_alloc();
+  if (!sock) {
+    error = "libnl: cannot allocate a socket";
+    return nullptr;
+  }
+  if (int rc = nl_connect(sock, NETLINK_ROUTE); rc < 0) {
+    error = "libnl: cannot connect to rtnetlink: " + nl_error(rc);
+    nl_socket_free(sock);
+    return nullptr;
+  }
+  return std::unique_ptr<link_table>(new link_table(sock));
+}
+
+link_table::~link_table() { nl_socket_free(sock_); }
+
+bool link_table::reconcile(const network_view& view, std::vector<std::string>& repairs, std::string& error) {
+  const auto desired = desired_links(view);
+  std::set<std::string> wanted;
+  for (const auto& l : desired) wanted.insert(l.name);
+  const auto& before = applied_once_ ? applied_ : wanted;
+  // A change to something kumo made (or the log says should be) is drift.
+  auto report = [&](const std::string& name, const std::string& sentence) {
+    if (before.count(name)) {
+      repairs.push_back(sentence);
+    } else {
+      spdlog::info("net: {}", sentence);
+    }
+  };
+  auto fail = [&](const std::string& what, int rc) {
+    error = what + ": " + nl_error(rc);
+    return false;
+  };
+
+  snapshot now;
+  if (int rc = rtnl_link_alloc_cache(sock_, AF_UNSPEC, &now.links); rc < 0) return fail("libnl: reading links", rc);
+  if (int rc = rtnl_addr_alloc_cache(sock_, &now.addrs); rc < 0) return fail("libnl: reading addresses", rc);
+
+  // Links nobody asked for go first (a stale VXLAN could hold the id a new one needs).
+  for (auto* o = nl_cache_get_first(now.links); o; o = nl_cache_get_next(o)) {
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    std::string name = rtnl_link_get_name(l);
+    if (!is_kumo_link(name) || wanted.count(name)) continue;
+    if (int rc = rtnl_link_delete(sock_, l); rc < 0) return fail("libnl: deleting " + name, rc);
+    if (applied_once_ && applied_.count(name))
+      spdlog::info("net: removed link {} (its segment is gone)", name);
+    else
+      repairs.push_back("removed link " + name + " nobody asked for");
+  }
+
+  std::map<std::string, int> ifindex;  // of links made or found below
+  for (const auto& want : desired) {
+    int index = rtnl_link_name2i(now.links, want.name.c_str());
+    const int master = want.master.empty() ? 0 : ifindex[want.master];
+    if (!index) {
+      rtnl_link* l = want.kind == link_kind::bridge  ? rtnl_link_bridge_alloc()
+                     : want.kind == link_kind::vxlan ? rtnl_link_vxlan_alloc()
+                                                     : rtnl_link_vlan_alloc();
+      rtnl_link_set_name(l, want.name.c_str());
+      if (want.kind != link_kind::bridge) {
+        const int underlay = rtnl_link_name2i(now.links, want.underlay.c_str());
+        if (!underlay) {
+          rtnl_link_put(l);
+          error = "the physical interface " + want.underlay + " for " + want.name + " does not exist";
+          return false;
+        }
+        if (want.kind == link_kind::vxlan) {
+          nl_addr* group = nullptr;
+          nl_addr_parse(want.group.c_str(), AF_INET, &group);
+          rtnl_link_vxlan_set_id(l, want.vni);
+          rtnl_link_vxlan_set_group(l, group);
+          rtnl_link_vxlan_set_link(l, static_cast<uint32_t>(underlay));
+          rtnl_link_vxlan_set_port(l, want.dstport);
+          nl_addr_put(group);
+        } else {
+          rtnl_link_vlan_set_id(l, static_cast<uint16_t>(want.vni));
+          rtnl_link_set_link(l, underlay);
+        }
+        if (master) rtnl_link_set_master(l, master);
+      }
+      rtnl_link_set_flags(l, IFF_UP);
+      int rc = rtnl_link_add(sock_, l, NLM_F_CREATE | NLM_F_EXCL);
+      rtnl_link_put(l);
+      if (rc < 0) return fail("libnl: creating " + want.name, rc);
+      report(want.name, "created link " + want.name + (before.count(want.name) ? " (it was missing)" : ""));
+      index = static_cast<int>(if_nametoindex(want.name.c_str()));
+      if (!index) {
+        error = "link " + want.name + " vanished right after it was created";
+        return false;
+      }
+    } else {
+      rtnl_link* l = rtnl_link_get(now.links, index);
+      rtnl_link* change = rtnl_link_alloc();
+      bool changed = false;
+      if (!(rtnl_link_get_flags(l) & IFF_UP)) {
+        rtnl_link_set_flags(change, IFF_UP);
+        report(want.name, "set link " + want.name + " up (it was down)");
+        changed = true;
+      }
+      if (master && rtnl_link_get_master(l) != master) {
+        rtnl_link_set_master(change, master);
+        report(want.name, "put link " + want.name + " back into bridge " + want.master);
+        changed = true;
+      }
+      int rc = changed ? rtnl_link_change(sock_, l, change, 0) : 0;
+      rtnl_link_put(change);
+      rtnl_link_put(l);
+      if (rc < 0) return fail("libnl: changing " + want.name, rc);
+    }
+    ifindex[want.name] = index;
+    if (!want.address.empty() && !has_address(now.addrs, index, want.address)) {
+      rtnl_addr* a = rtnl_addr_alloc();
+      nl_addr* local = nullptr;
+      nl_addr_parse(want.address.c_str(), AF_INET, &local);
+      rtnl_addr_set_ifindex(a, index);
+      rtnl_addr_set_local(a, local);
+      int rc = rtnl_addr_add(sock_, a, 0);
+      nl_addr_put(local);
+      rtnl_addr_put(a);
+      if (rc < 0) return fail("libnl: adding " + want.address + " to " + want.name, rc);
+      report(want.name, "gave " + want.name + " its gateway address " + want.address);
+    }
+  }
+
+  // Taps are libvirt's; kumo only makes sure each is in its segment's bridge.
+  for (const auto& n : view.nics) {
+    const int tap = rtnl_link_name2i(now.links, n.tap.c_str());
+    auto bridge = ifindex.find(bridge_name(n.vni));
+    if (!tap || bridge == ifindex.end()) continue;
+    rtnl_link* l = rtnl_link_get(now.links, tap);
+    const bool plugged = rtnl_link_get_master(l) == bridge->second;
+    rtnl_link_put(l);
+    if (plugged) continue;
+    if (int rc = rtnl_link_enslave_ifindex(sock_, bridge->second, tap); rc < 0)
+      return fail("libnl: plugging " + n.tap + " into " + bridge->first, rc);
+    repairs.push_back("plugged tap " + n.tap + " of " + n.instance_id + " back into " + bridge->first);
+  }
+  applied_once_ = true;
+  applied_ = wanted;
+  return true;
+}
+
+}  // namespace kumo::net

@@ -1,0 +1,238 @@
+// The kernel data plane against a real kernel, inside a network namespace
+// this binary makes for itself (main() unshares before any test runs), so the
+// machine's own network is never touched. "Guests" are network namespaces
+// with a veth whose host end is named like a tap; they get their address from
+// the data plane's dnsmasq with busybox udhcpc. A "public" namespace stands
+// for the outside world that reaches elastic IPs.
+#include "net/dataplane.h"
+#include "net/desired_state.h"
+#include "tests/support/subprocess.h"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+using namespace kumo;
+using namespace std::chrono_literals;
+
+namespace {
+
+int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+std::string output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen((cmd + " 2>&1").c_str(), "r")) {
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+// A namespace kept alive by a sleeping process; commands run in it with nsenter.
+struct netns {
+  std::unique_ptr<test::subprocess> keeper;
+  explicit netns() {
+    keeper = std::make_unique<test::subprocess>(
+        std::vector<std::string>{"/usr/bin/unshare", "-n", "/bin/sh", "-c", "ip link set lo up; echo ready; exec sleep 600"});
+    EXPECT_TRUE(keeper->wait_for("ready", 10s));
+  }
+  std::string in(const std::string& cmd) const { return "nsenter -t " + std::to_string(keeper->pid()) + " -n " + cmd; }
+  int run(const std::string& cmd) const { return sh(in(cmd)); }
+  std::string out(const std::string& cmd) const { return output(in(cmd)); }
+  // A veth whose host end is `host_end` and whose other end is this namespace's eth0.
+  void plug(const std::string& host_end, const std::string& mac = "") const {
+    ASSERT_EQ(sh("ip link add " + host_end + " type veth peer name g" + std::to_string(keeper->pid())), 0);
+    ASSERT_EQ(sh("ip link set g" + std::to_string(keeper->pid()) + " netns " + std::to_string(keeper->pid())), 0);
+    ASSERT_EQ(run("ip link set g" + std::to_string(keeper->pid()) + " name eth0"), 0);
+    if (!mac.empty()) ASSERT_EQ(run("ip link set eth0 address " + mac), 0);
+    ASSERT_EQ(run("ip link set eth0 up"), 0);
+    ASSERT_EQ(sh("ip link set " + host_end + " up"), 0);
+  }
+  bool ping(const std::string& ip) const { return run("busybox ping -c 1 -W 2 " + ip) == 0; }
+};
+
+// A guest asks dnsmasq for its lease and takes it, as the demo guest does.
+std::string dhcp(const netns& guest) {
+  auto text = guest.out("busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s /bin/true");
+  auto at = text.find("lease of ");
+  if (at == std::string::npos) return "no lease: " + text;
+  auto ip = text.substr(at + 9, text.find(' ', at + 9) - at - 9);
+  guest.run("ip addr add " + ip + "/24 dev eth0");
+  guest.run("ip route add default via " + ip.substr(0, ip.rfind('.')) + ".1");
+  return ip;
+}
+
+net::network_view two_segments() {
+  net::network_view v;
+  v.physical_interface = "kumoul0";
+  v.segments = {{1000, "111111111111", "sg-a", "10.16.0.0/24"}, {1001, "222222222222", "sg-b", "10.16.1.0/24"}};
+  v.nics = {{"i-a1", 1000, "d0:0d:00:00:00:01", "10.16.0.10", "", "kt0000000000001"},
+            {"i-a2", 1000, "d0:0d:00:00:00:02", "10.16.0.11", "", "kt0000000000002"},
+            {"i-b1", 1001, "d0:0d:00:00:00:03", "10.16.1.10", "198.51.100.10", "kt0000000000003"}};
+  // Group b admits ping from the outside only: not from group a's segment.
+  v.ingress = {{1001, "icmp", -1, -1, "203.0.113.0/24", 0}};
+  return v;
+}
+
+class KernelDataplane : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("kumo-net-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    ASSERT_EQ(sh("ip link add kumoul0 type veth peer name kumoul1 && ip link set kumoul1 up && ip addr add 192.0.2.1/24 dev kumoul0 && ip link set kumoul0 up"), 0);
+    dp = make();
+    ASSERT_TRUE(dp);
+  }
+  void TearDown() override {
+    if (dp) dp->stop();
+    sh("nft delete table ip kumo");
+    for (auto l : {"kbr1000", "kbr1001", "kvx1000", "kvx1001", "kumoul0", "pub0"}) sh(std::string("ip link del ") + l);
+    std::filesystem::remove_all(dir);
+  }
+  std::unique_ptr<net::dataplane> make() {
+    std::string error;
+    auto d = net::make_kernel_dataplane({dir.string(), true}, error);
+    EXPECT_TRUE(d) << error;
+    return d;
+  }
+  net::reconcile_result apply(const net::network_view& v) {
+    auto r = dp->reconcile(v);
+    EXPECT_TRUE(r.ok) << r.error;
+    return r;
+  }
+  std::filesystem::path dir;
+  std::unique_ptr<net::dataplane> dp;
+};
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += x + "\n";
+  return s;
+}
+
+TEST_F(KernelDataplane, GuestsGetTheirLeaseSegmentsAreIsolatedAndElasticIpsReachTheirGuest) {
+  auto view = two_segments();
+  netns a1, a2, b1, outside;
+  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  a2.plug("kt0000000000002", "d0:0d:00:00:00:02");
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  // The outside world: 203.0.113.0/24 on pub0, routing the public pool to this host.
+  outside.plug("pub0");
+  ASSERT_EQ(sh("ip addr add 203.0.113.1/24 dev pub0"), 0);
+  ASSERT_EQ(outside.run("ip addr add 203.0.113.2/24 dev eth0"), 0);
+  ASSERT_EQ(outside.run("ip route add 198.51.100.0/24 via 203.0.113.1"), 0);
+
+  apply(view);
+  EXPECT_NE(output("ip -d link show kvx1000"), "");
+  EXPECT_NE(output("ip -d link show kvx1000").find("vxlan id 1000"), std::string::npos) << output("ip -d link show kvx1000");
+  EXPECT_NE(output("ip addr show kbr1001").find("10.16.1.1/24"), std::string::npos);
+  EXPECT_NE(output("ip link show kt0000000000003").find("master kbr1001"), std::string::npos)
+      << "the data plane plugs taps into their segment's bridge";
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{}) << "a second pass with nothing changed repairs nothing";
+
+  EXPECT_EQ(dhcp(a1), "10.16.0.10");
+  EXPECT_EQ(dhcp(a2), "10.16.0.11");
+  EXPECT_EQ(dhcp(b1), "10.16.1.10");
+  EXPECT_TRUE(a1.ping("10.16.0.11")) << "one group, one segment: guests reach each other";
+  EXPECT_FALSE(a1.ping("10.16.1.10")) << "group b does not admit group a";
+  EXPECT_TRUE(outside.ping("198.51.100.10")) << "the elastic IP reaches its guest\n" << output("nft list table ip kumo");
+  EXPECT_FALSE(outside.ping("10.16.0.10")) << "a guest without a public IP is not reachable from outside";
+
+  // Disassociate: the mapping goes, as one map element.
+  view.nics[2].public_ip.clear();
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{}) << "an update is not a repair";
+  EXPECT_FALSE(outside.ping("198.51.100.10"));
+  // Associate it with a1 instead (group a admits nothing from outside, so
+  // prove the mapping by the table instead of a ping).
+  view.nics[0].public_ip = "198.51.100.10";
+  apply(view);
+  EXPECT_NE(output("nft list map ip kumo eip_dnat").find("198.51.100.10 : 10.16.0.10"), std::string::npos);
+}
+
+TEST_F(KernelDataplane, DriftIsRepairedAndReported) {
+  auto view = two_segments();
+  netns b1;
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  apply(view);
+  // The Eucalyptus failure: a stale DNAT for an address nobody holds; plus a
+  // lost correct one, a deleted bridge and a tap out of its bridge.
+  ASSERT_EQ(sh("nft add element ip kumo eip_dnat { 198.51.100.77 : 10.16.0.99 }"), 0);
+  ASSERT_EQ(sh("nft delete element ip kumo eip_dnat { 198.51.100.10 }"), 0);
+  ASSERT_EQ(sh("ip link del kbr1000"), 0);
+  ASSERT_EQ(sh("ip link set kt0000000000003 nomaster"), 0);
+  ASSERT_EQ(sh("ip link add kbr4242 type bridge"), 0);
+  auto r = apply(view);
+  auto text = joined(r.repairs);
+  EXPECT_NE(text.find("removed DNAT 198.51.100.77 -> 10.16.0.99 nobody asked for"), std::string::npos) << text;
+  EXPECT_NE(text.find("restored DNAT 198.51.100.10 -> 10.16.1.10"), std::string::npos) << text;
+  EXPECT_NE(text.find("created link kbr1000 (it was missing)"), std::string::npos) << text;
+  EXPECT_NE(text.find("plugged tap kt0000000000003 of i-b1 back into kbr1001"), std::string::npos) << text;
+  EXPECT_NE(text.find("removed link kbr4242 nobody asked for"), std::string::npos) << text;
+  auto dnat = output("nft list map ip kumo eip_dnat");
+  EXPECT_EQ(dnat.find("198.51.100.77"), std::string::npos) << dnat;
+  EXPECT_NE(dnat.find("198.51.100.10 : 10.16.1.10"), std::string::npos) << dnat;
+  EXPECT_NE(output("ip addr show kbr1000").find("10.16.0.1/24"), std::string::npos);
+  EXPECT_NE(output("ip -d link show kvx1000").find("master kbr1000"), std::string::npos);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+
+  // A rule added by hand is drift too: the table is replaced.
+  ASSERT_EQ(sh("nft add rule ip kumo forward accept"), 0);
+  text = joined(apply(view).repairs);
+  EXPECT_NE(text.find("chains or rules of table ip kumo differed"), std::string::npos) << text;
+
+  // dnsmasq killed: restarted.
+  auto pid = output("cat " + (dir / "dnsmasq.pid").string());
+  pid.erase(pid.find_last_not_of("\n") + 1);
+  ASSERT_EQ(sh("kill -9 " + pid), 0);
+  for (int i = 0; i < 100 && sh("kill -0 " + pid) == 0; ++i) usleep(20'000);  // until the kernel reaped it
+  text = joined(apply(view).repairs);
+  EXPECT_NE(text.find("restarted dnsmasq"), std::string::npos) << text;
+}
+
+TEST_F(KernelDataplane, AFlushedTableIsRebuiltIdenticalByANewProcess) {
+  auto view = two_segments();
+  apply(view);
+  const auto before = output("nft list table ip kumo");
+  ASSERT_NE(before.find("198.51.100.10 : 10.16.1.10"), std::string::npos) << before;
+  ASSERT_EQ(sh("nft delete table ip kumo"), 0);
+  dp->stop();
+  dp = make();  // as after a kumod restart: nothing in memory
+  auto r = apply(view);
+  EXPECT_EQ(output("nft list table ip kumo"), before);
+  EXPECT_NE(joined(r.repairs).find("table ip kumo was missing; rebuilt it from the log"), std::string::npos)
+      << joined(r.repairs);
+  // A restart with everything in place repairs nothing.
+  dp = make();
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+}
+
+TEST_F(KernelDataplane, MalformedEntriesAreLeftOutNotApplied) {
+  auto view = two_segments();
+  view.nics.push_back({"i-bad", 1000, "d0:0d:00:00:00:09", "10.16.0.12; flush ruleset", "", "kt0000000000009"});
+  view.segments.push_back({77, "333333333333", "sg-c", "not-a-subnet"});
+  auto r = apply(view);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(output("ip link show kbr77").find("kbr77:"), std::string::npos);
+  EXPECT_EQ(output("nft list table ip kumo").find("flush"), std::string::npos);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Everything below happens in a network namespace of this process alone.
+  if (::geteuid() != 0 || ::unshare(CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "net.kernel needs root (CAP_NET_ADMIN) to make its own network namespace\n");
+    return 1;
+  }
+  std::system("ip link set lo up");
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
