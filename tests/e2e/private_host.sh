@@ -22,6 +22,8 @@ if [ -z "${KUMO_PRIVATE_HOST_INSIDE:-}" ]; then
   for b in unshare ip libvirtd virtlogd virsh; do
     command -v "$b" >/dev/null || die "$b not found; run tools/deps"
   done
+  # Our qemu.conf is bind-mounted over this one (a mount needs a target).
+  [ -f /etc/libvirt/qemu.conf ] || die "/etc/libvirt/qemu.conf missing; run tools/deps (libvirt-daemon-system)"
   # Re-run this script as PID 1 of new network, mount and PID namespaces.
   # The PID namespace is the backstop: when its PID 1 dies, even by
   # SIGKILL, the kernel kills every process in it. --kill-child: unshare

@@ -120,7 +120,7 @@ class PrivateHostTest(unittest.TestCase):
              "--dhcp-leasefile=" + os.path.join(cls.tmp, "leases"),
              "--pid-file=" + os.path.join(cls.tmp, "dnsmasq.pid"),
              "--log-dhcp", "--log-facility=" + os.path.join(cls.tmp, "dnsmasq.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # it logs to the file
         xml = os.path.join(cls.tmp, "domain.xml")
         with open(xml, "w") as f:
             f.write(domain_xml(cls.console))
@@ -134,6 +134,7 @@ class PrivateHostTest(unittest.TestCase):
         cls.dnsmasq.terminate()
         cls.dnsmasq.wait(10)
         cls.metadata.shutdown()
+        cls.metadata.server_close()
         run("ip", "link", "del", BRIDGE, check=False)
 
     def read_console(self):
@@ -143,13 +144,17 @@ class PrivateHostTest(unittest.TestCase):
         except FileNotFoundError:
             return ""
 
-    def wait_console(self, text, timeout=120):
+    def console_lines(self):
+        return [l.strip() for l in self.read_console().splitlines()]
+
+    def wait_console(self, line, timeout=90):
+        """Waits for a whole console line ("ip 10.99.0.10" must not match "ip 10.99.0.100")."""
         try:
-            eventually(lambda: text in self.read_console(), timeout, repr(text) + " on the console")
+            eventually(lambda: line in self.console_lines(), timeout, repr(line) + " on the console")
         except AssertionError:
             log = os.path.join(self.tmp, "dnsmasq.log")
             extra = open(log).read() if os.path.exists(log) else ""
-            raise AssertionError("no %r; console:\n%s\ndnsmasq:\n%s" % (text, self.read_console()[-3000:], extra))
+            raise AssertionError("no %r; console:\n%s\ndnsmasq:\n%s" % (line, self.read_console()[-3000:], extra))
 
     def test_guest_on_the_private_bridge(self):
         self.assertEqual(os.environ.get("KUMO_PRIVATE_HOST"), "1")
@@ -175,7 +180,7 @@ class PrivateHostTest(unittest.TestCase):
                 return None
         self.assertEqual(eventually(fetch, 60, "the guest's httpd").strip(), "hello from " + INSTANCE_ID)
         # Once only, even though DHCP renewals may fetch metadata again.
-        self.assertEqual(self.read_console().count("kumo-guest: user-data ran"), 1)
+        self.assertEqual(self.console_lines().count("kumo-guest: user-data ran"), 1)
 
 
 def host_leftovers(markers):
