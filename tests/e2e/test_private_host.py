@@ -16,6 +16,7 @@ Needs root. Run: KUMO_BIN_DIR=build/bin /usr/bin/python3 tests/e2e/test_private_
 """
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,7 @@ class PrivateHostTest(unittest.TestCase):
         cls.metadata.shutdown()
         cls.metadata.server_close()
         run("ip", "link", "del", BRIDGE, check=False)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def read_console(self):
         try:
