@@ -218,6 +218,9 @@ def outside():
                                 "dhcp-host=" + GUEST_MAC])
     if leftovers:
         problems.append("processes left running:\n  " + "\n  ".join(leftovers))
+    with open("/proc/mounts") as f:
+        if "kumo-private-host" in f.read():
+            problems.append("a private tmpfs is mounted on the machine")
     # The system libvirtd, if one runs, never heard of the domain.
     listed = virsh("list", "--all", "--name")
     if listed.returncode == 0 and DOMAIN in listed.stdout.split():
