@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Runs CMD on a private "host" for network tests: a new network namespace
-# (only lo, no route out) and a new mount namespace in which libvirtd and
-# virtlogd run with private state, so guests, their taps, bridges, dnsmasq
-# and nft tables all live in the namespace and the machine's own network and
-# its libvirtd are never touched.
+# Runs CMD on a private "host" for network tests with real guests: new
+# network, mount and PID namespaces, with a private libvirtd and virtlogd
+# whose state is on tmpfs, so guests, their taps, bridges, dnsmasq and nft
+# tables all live in here and the machine's own network and its libvirtd
+# are never touched.
 #   tests/e2e/private_host.sh CMD [ARG...]      (as root)
-# CMD runs with KUMO_PRIVATE_HOST=1; qemu:///system inside is the private
-# libvirtd. Its exit status is ours. On any exit, every domain of the
-# private libvirtd is destroyed, and every process left in the namespace
-# (libvirtd, virtlogd, qemu, dnsmasq, ...) is killed: a daemon does not die
-# with its namespace.
+# Inside: only lo (up), no route out; qemu:///system is the private libvirtd
+# (empty /etc/libvirt/qemu, /var/lib/libvirt, /var/cache/libvirt/qemu,
+# /var/log/libvirt, /run/libvirt; its own qemu.conf); /sys shows this
+# namespace's links; /tmp and everything else are the machine's. CMD runs
+# with KUMO_PRIVATE_HOST=1 and its exit status is ours. On any exit (also
+# SIGINT/SIGTERM, or unshare killed) every private domain is destroyed and
+# every process in the namespace (libvirtd, virtlogd, qemu, dnsmasq, ...) is
+# killed: a daemon does not die with a network namespace. If this script is
+# SIGKILLed, the kernel ends its PID namespace and everything in it.
+# Domain names should be unique (libvirt names the guests' cgroups, which
+# are the machine's, after them).
 #   KUMO_PRIVATE_HOST_TIMEOUT  seconds to wait for libvirtd to answer (default 60)
 set -euo pipefail
 
@@ -22,6 +28,8 @@ if [ -z "${KUMO_PRIVATE_HOST_INSIDE:-}" ]; then
   for b in unshare ip libvirtd virtlogd virsh; do
     command -v "$b" >/dev/null || die "$b not found; run tools/deps"
   done
+  # Our qemu.conf is bind-mounted over this one (a mount needs a target).
+  [ -f /etc/libvirt/qemu.conf ] || die "/etc/libvirt/qemu.conf missing; run tools/deps (libvirt-daemon-system)"
   # Re-run this script as PID 1 of new network, mount and PID namespaces.
   # The PID namespace is the backstop: when its PID 1 dies, even by
   # SIGKILL, the kernel kills every process in it. --kill-child: unshare
@@ -67,8 +75,8 @@ log=/var/log/libvirt/libvirtd.log
 libvirtd_pid=$state/private-libvirtd.pid
 virtlogd_pid=$state/private-virtlogd.pid
 
-# Processes in this network namespace other than this script: only what
-# was started in here.
+# The processes of this PID namespace other than this shell (all started in
+# here); zombies have no namespace link and are skipped.
 namespace_pids() {
   local p
   for p in /proc/[0-9]*; do
@@ -126,9 +134,6 @@ until [ -s "$virtlogd_pid" ] && [ -s "$libvirtd_pid" ] && [ -S /run/libvirt/libv
 done
 
 export KUMO_PRIVATE_HOST=1
-export KUMO_PRIVATE_LIBVIRTD_PID KUMO_PRIVATE_VIRTLOGD_PID
-KUMO_PRIVATE_LIBVIRTD_PID=$(cat "$libvirtd_pid")
-KUMO_PRIVATE_VIRTLOGD_PID=$(cat "$virtlogd_pid")
 # Not exec: the trap must outlive CMD. In the background with `wait`,
 # because bash runs a trap only after the foreground command returns, and a
 # SIGTERM must clean up now. Explicit stdin: a background job's would be

@@ -1,6 +1,7 @@
 """Proves tests/e2e/private_host.sh: a real guest on a bridge inside a private
-host namespace gets its DHCP lease, answers ping, and runs its user-data
-script; and nothing of it leaks to the machine.
+host namespace gets its DHCP lease, answers ping, reads its metadata from
+kumo's metadata server and runs its user-data script; and nothing of it
+leaks to the machine.
 
 Two halves in one file:
   - outside (ctest runs this): builds the demo guest (tools/mkimage needs
@@ -8,18 +9,19 @@ Two halves in one file:
     then checks the machine: no kbr1, no private libvirtd/virtlogd/qemu/
     dnsmasq process left, the system libvirtd does not know the domain;
   - inside (KUMO_PRIVATE_HOST=1): bridge kbr1 10.99.0.1/24 with dnsmasq
-    (DHCP only, a fixed lease for the guest's MAC), a stub metadata service
-    on 169.254.169.254:80 serving a user-data script, and the demo guest
+    (DHCP only, a fixed lease for the guest's MAC), the real metadata
+    server (kumo_imds_serve: net/metadata_server.cpp) on 169.254.169.254:80
+    with a user-data script for the guest's address, and the demo guest
     defined and started with virsh on the private libvirtd.
 
 Needs root. Run: KUMO_BIN_DIR=build/bin /usr/bin/python3 tests/e2e/test_private_host.py -v
 """
-import http.server
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.request
@@ -34,7 +36,7 @@ HOST_IP = "10.99.0.1"
 GUEST_IP = "10.99.0.10"
 GUEST_MAC = "52:54:00:99:00:10"
 INSTANCE_ID = "i-0123456789abcdef0"
-USER_DATA = b"""#!/bin/sh
+USER_DATA = """#!/bin/sh
 mkdir -p /tmp/www
 echo "hello from $(cat /proc/sys/kernel/hostname)" >/tmp/www/index.html
 exec httpd -f -p 8080 -h /tmp/www
@@ -85,21 +87,6 @@ def domain_xml(console):
 </domain>"""
 
 
-class StubMetadata(http.server.BaseHTTPRequestHandler):
-    """Just enough of 169.254.169.254 for the guest's init (the real server
-    is net/metadata_server.cpp; kumod does not run one on a segment yet)."""
-    paths = {"/latest/meta-data/instance-id": INSTANCE_ID.encode(), "/latest/user-data": USER_DATA}
-
-    def do_GET(self):
-        body = self.paths.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args):
-        pass
-
-
 @unittest.skipUnless(os.environ.get("KUMO_PRIVATE_HOST") == "1", "runs inside tests/e2e/private_host.sh")
 class PrivateHostTest(unittest.TestCase):
     @classmethod
@@ -110,8 +97,14 @@ class PrivateHostTest(unittest.TestCase):
         run("ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE)
         run("ip", "addr", "add", "169.254.169.254/32", "dev", BRIDGE)
         run("ip", "link", "set", BRIDGE, "up")
-        cls.metadata = http.server.ThreadingHTTPServer(("169.254.169.254", 80), StubMetadata)
-        threading.Thread(target=cls.metadata.serve_forever, daemon=True).start()
+        # The real metadata server; the guest is known by its address.
+        table = os.path.join(cls.tmp, "imds.json")
+        with open(table, "w") as f:
+            json.dump({GUEST_IP: {"instance_id": INSTANCE_ID, "user_data": USER_DATA}}, f)
+        cls.imds = subprocess.Popen([os.path.join(BIN, "kumo_imds_serve"), "169.254.169.254", "80", table],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = cls.imds.stdout.readline()
+        assert line.startswith("listening 169.254.169.254:80"), "kumo_imds_serve: %r" % line
         cls.dnsmasq = subprocess.Popen(
             ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--user=root",
              "--interface=" + BRIDGE, "--bind-interfaces", "--except-interface=lo",
@@ -120,7 +113,7 @@ class PrivateHostTest(unittest.TestCase):
              "--dhcp-leasefile=" + os.path.join(cls.tmp, "leases"),
              "--pid-file=" + os.path.join(cls.tmp, "dnsmasq.pid"),
              "--log-dhcp", "--log-facility=" + os.path.join(cls.tmp, "dnsmasq.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # it logs to the file
         xml = os.path.join(cls.tmp, "domain.xml")
         with open(xml, "w") as f:
             f.write(domain_xml(cls.console))
@@ -133,8 +126,11 @@ class PrivateHostTest(unittest.TestCase):
         virsh("undefine", DOMAIN)
         cls.dnsmasq.terminate()
         cls.dnsmasq.wait(10)
-        cls.metadata.shutdown()
+        cls.imds.stdin.close()
+        cls.imds.wait(10)
+        cls.imds.stdout.close()
         run("ip", "link", "del", BRIDGE, check=False)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def read_console(self):
         try:
@@ -143,13 +139,17 @@ class PrivateHostTest(unittest.TestCase):
         except FileNotFoundError:
             return ""
 
-    def wait_console(self, text, timeout=120):
+    def console_lines(self):
+        return [l.strip() for l in self.read_console().splitlines()]
+
+    def wait_console(self, line, timeout=90):
+        """Waits for a whole console line ("ip 10.99.0.10" must not match "ip 10.99.0.100")."""
         try:
-            eventually(lambda: text in self.read_console(), timeout, repr(text) + " on the console")
+            eventually(lambda: line in self.console_lines(), timeout, repr(line) + " on the console")
         except AssertionError:
             log = os.path.join(self.tmp, "dnsmasq.log")
             extra = open(log).read() if os.path.exists(log) else ""
-            raise AssertionError("no %r; console:\n%s\ndnsmasq:\n%s" % (text, self.read_console()[-3000:], extra))
+            raise AssertionError("no %r; console:\n%s\ndnsmasq:\n%s" % (line, self.read_console()[-3000:], extra))
 
     def test_guest_on_the_private_bridge(self):
         self.assertEqual(os.environ.get("KUMO_PRIVATE_HOST"), "1")
@@ -175,7 +175,7 @@ class PrivateHostTest(unittest.TestCase):
                 return None
         self.assertEqual(eventually(fetch, 60, "the guest's httpd").strip(), "hello from " + INSTANCE_ID)
         # Once only, even though DHCP renewals may fetch metadata again.
-        self.assertEqual(self.read_console().count("kumo-guest: user-data ran"), 1)
+        self.assertEqual(self.console_lines().count("kumo-guest: user-data ran"), 1)
 
 
 def host_leftovers(markers):
@@ -218,6 +218,9 @@ def outside():
                                 "dhcp-host=" + GUEST_MAC])
     if leftovers:
         problems.append("processes left running:\n  " + "\n  ".join(leftovers))
+    with open("/proc/mounts") as f:
+        if "kumo-private-host" in f.read():
+            problems.append("a private tmpfs is mounted on the machine")
     # The system libvirtd, if one runs, never heard of the domain.
     listed = virsh("list", "--all", "--name")
     if listed.returncode == 0 and DOMAIN in listed.stdout.split():
