@@ -357,8 +357,8 @@ std::string nft_ruleset(const network_view& view) {
   for (const auto& s : cv.segments) {
     out += "\tchain seg_" + std::to_string(s.seg->vni) + " {\n";
     out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" accept\n";
-    for (const auto& r : cv.rules)
-      if (r.vni == s.seg->vni) out += "\t\t" + rule_match(r) + " accept\n";
+    for (const auto& r : cv.rules)  // (a group admitting itself is the line above)
+      if (r.vni == s.seg->vni && r.source_vni != r.vni) out += "\t\t" + rule_match(r) + " accept\n";
     out += "\t\tdrop\n\t}\n";
   }
   out += "}\n";

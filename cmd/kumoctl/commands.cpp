@@ -82,13 +82,16 @@ bool mentions(const event_record& r, const std::string& id) {
   return r.payload.find("\"" + id + "\"") != std::string::npos;
 }
 
-// Group membership events name the user who joined or left: "  user=alice".
-std::string who_of(const event_record& r) {
-  if (r.type != "member_added" && r.type != "member_removed") return "";
+// The detail an audit line needs: group membership events name the user who
+// joined or left ("  user=alice"); repairs say what was repaired.
+std::string detail_of(const event_record& r) {
+  const char* field = r.type == "member_added" || r.type == "member_removed" ? "user_name"
+                      : r.type == "repaired"                                 ? "what"
+                                                                             : nullptr;
+  if (!field) return "";
   auto j = json::parse(r.payload, nullptr, false);
-  return j.is_object() && j.contains("user_name") && j["user_name"].is_string()
-             ? "  user=" + j["user_name"].get<std::string>()
-             : "";
+  if (!j.is_object() || !j.contains(field) || !j[field].is_string()) return "";
+  return std::string("  ") + (r.type == "repaired" ? "what" : "user") + "=" + j[field].get<std::string>();
 }
 
 int report_read_error(const persistence::status& s) {
@@ -129,7 +132,7 @@ int audit(persistence::event_store& store, const options& o, std::ostream& out) 
       out << to_json(r).dump() << "\n";
     else
       out << persistence::format_time(r.time_ms) << "  " << r.principal << "  " << r.type
-          << "  on " << r.stream << who_of(r) << "  (request " << r.request_id << ", event #" << r.global_seq
+          << "  on " << r.stream << detail_of(r) << "  (request " << r.request_id << ", event #" << r.global_seq
           << ")\n";
     return true;
   });
