@@ -141,7 +141,9 @@ struct nft {
   ~nft() { nft_ctx_free(ctx); }
   bool run(const std::string& cmd, std::string* out = nullptr) {
     const bool ok = nft_run_cmd_from_buffer(ctx, cmd.c_str()) == 0;
-    if (out) *out = nft_ctx_get_output_buffer(ctx);
+    const char* text = nft_ctx_get_output_buffer(ctx);  // also empties the buffer
+    nft_ctx_get_error_buffer(ctx);
+    if (out) *out = text;
     return ok;
   }
 };
@@ -297,7 +299,7 @@ int main(int argc, char** argv) {
   // 3. Where the time of an incremental reconcile goes.
   if (!exit_code) {
     std::vector<double> problems_ms, eip_ms, ruleset_ms, bare_ms, dnsmasq_ms, links_ms, list_ms, parse_ms,
-        element_ms;
+        add_ms, delete_ms, tables_ms, terse_ms;
     nft k;
     size_t listing_bytes = 0;
     for (int i = 0; i < 20; ++i) {
@@ -321,14 +323,18 @@ int main(int argc, char** argv) {
       listing_bytes = listing.size();
       parse_ms.push_back(time_ms([&] {
         auto j = nlohmann::json::parse(listing, nullptr, false);
+        if (!j.is_object()) std::fprintf(stderr, "the listing is not JSON\n");
         (void)j.dump();
       }));
+      nft_ctx_output_set_flags(k.ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_TERSE);
+      terse_ms.push_back(time_ms([&] { k.run("list table ip kumo"); }));
+      nft_ctx_output_set_flags(k.ctx, 0);
+      tables_ms.push_back(time_ms([&] { k.run("list tables"); }));
       const auto ip = spare_public_ip(1000 + i);
-      element_ms.push_back(time_ms([&] {
-        if (!k.run("add element ip kumo eip_dnat { " + ip + " : 10.16.40.200 }\n") ||
-            !k.run("delete element ip kumo eip_dnat { " + ip + " }\n"))
-          std::fprintf(stderr, "add/delete element failed\n");
-      }));
+      bool ok = true;
+      add_ms.push_back(time_ms([&] { ok = k.run("add element ip kumo eip_dnat { " + ip + " : 10.16.40.200 }\n"); }));
+      delete_ms.push_back(time_ms([&] { ok = k.run("delete element ip kumo eip_dnat { " + ip + " }\n") && ok; }));
+      if (!ok) std::fprintf(stderr, "add/delete element failed\n");
     }
     std::printf("\n3. parts of one reconcile() at %d EIPs (20 runs each; pure = no kernel):\n", elastic_ips);
     print_summary("pure: problems(view) (kernel_dataplane logs them)", problems_ms);
@@ -341,7 +347,10 @@ int main(int argc, char** argv) {
     std::snprintf(what, sizeof what, "kernel: libnftables `list table ip kumo` JSON (%zu KB)", listing_bytes / 1024);
     print_summary(what, list_ms);
     print_summary("parse that JSON + dump (nlohmann, as observe() does)", parse_ms);
-    print_summary("kernel: libnftables add element + delete element (2 calls)", element_ms);
+    print_summary("kernel: the same listing terse (-t: no set elements), JSON", terse_ms);
+    print_summary("kernel: libnftables `list tables` (a call's fixed cost)", tables_ms);
+    print_summary("kernel: libnftables `add element` of one EIP (one call)", add_ms);
+    print_summary("kernel: libnftables `delete element` of one EIP (one call)", delete_ms);
     std::printf("  load average at the end: %s\n", loadavg().c_str());
   }
 
