@@ -375,7 +375,7 @@ int main(int argc, char** argv) {
     print_summary("parse that JSON + dump (nlohmann, as observe() does)", parse_ms);
     print_summary("kernel: `add element` of one EIP right after that listing", add_after_list_ms);
     print_summary("kernel: `delete element` of it right after", delete_ms);
-    print_summary("kernel: the same listing terse (-t: no set elements), JSON", terse_ms);
+    print_summary("kernel: the same listing terse (-t: fetched, not printed), JSON", terse_ms);
     print_summary("kernel: `list tables`", tables_ms);
     print_summary("kernel: `list chains ip` (no set elements fetched)", chains_ms);
     print_summary("kernel: `add element` of one EIP right after `list chains`", add_ms);
