@@ -117,7 +117,8 @@ net::network_view ten_thousand() {
     n.tap = "kt" + hex(i, 13);
     v.nics.push_back(std::move(n));
   }
-  for (int s = 0; s < segments; ++s) v.ingress.push_back({static_cast<uint32_t>(1000 + s), "tcp", 22, 22, "0.0.0.0/0", 0});
+  for (int s = 0; s < segments; ++s)
+    v.ingress.push_back({static_cast<uint32_t>(1000 + s), "tcp", 22, 22, "0.0.0.0/0", 0});
   return v;
 }
 
@@ -168,9 +169,6 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // net/ logs every bridge it makes or removes
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
   const int rounds = argc > 2 ? std::max(1, std::atoi(argv[2])) : 50;
-  const auto base = fs::temp_directory_path() / ("bench-nat-" + std::to_string(::getpid()));
-  fs::create_directories(base);
-
   utsname u{};
   ::uname(&u);
   auto t_view = clock_type::now();
@@ -181,6 +179,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto ruleset = net::nft_ruleset(view);
+  const auto base = fs::temp_directory_path() / ("bench-nat-" + std::to_string(::getpid()));
+  fs::create_directories(base);
   {
     std::ofstream(base / "ruleset.nft") << "table ip kumo\ndelete table ip kumo\n" << ruleset;
   }
@@ -269,7 +269,8 @@ int main(int argc, char** argv) {
   }
 
   if (!exit_code) {
-    std::printf("1. full apply of %d EIPs, %d runs in one network namespace (emptied between runs):\n", elastic_ips, runs);
+    std::printf("1. full apply of %d EIPs, %d runs in one network namespace (emptied between runs):\n", elastic_ips,
+                runs);
     print_summary("first reconcile() from scratch (41 bridges + table + dnsmasq)", full, true);
     print_summary("first reconcile() of a 2nd instance, table deleted", nft_only_dp, true);
     print_summary("first reconcile() of a 3rd instance, all present (replaces)", replace_existing);
