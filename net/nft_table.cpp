@@ -1,7 +1,15 @@
 #include "net/nft_table.h"
 
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
+
+#include <cstring>
 
 namespace kumo::net {
 namespace {
@@ -44,6 +52,48 @@ void diff_map(const std::string& map, const std::string& what, const std::map<st
     commands += "add element ip kumo " + map + " { " + key + " : " + value + " }\n";
     if (applied_value(key) == value) drift.push_back("restored " + element_text(what, key, value) + " (it was missing)");
   }
+}
+
+// nftables' generation id: every commit to any table in this network
+// namespace bumps it. Unchanged since kumo's own last write means nobody
+// touched nftables, so the table need not be listed (which costs tens of ms
+// with thousands of map elements).
+bool nft_generation(uint32_t& out) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return false;
+  struct {
+    nlmsghdr nh;
+    nfgenmsg nfg;
+  } req{};
+  req.nh.nlmsg_len = sizeof req;
+  req.nh.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+  req.nh.nlmsg_flags = NLM_F_REQUEST;
+  req.nh.nlmsg_seq = 1;
+  req.nfg.nfgen_family = AF_UNSPEC;
+  req.nfg.version = NFNETLINK_V0;
+  bool found = false;
+  if (send(fd, &req, sizeof req, 0) == static_cast<ssize_t>(sizeof req)) {
+    alignas(nlmsghdr) char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    auto* nh = reinterpret_cast<nlmsghdr*>(buf);
+    if (n > 0 && NLMSG_OK(nh, static_cast<unsigned>(n)) && nh->nlmsg_type != NLMSG_ERROR) {
+      size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+      while (off + sizeof(nlattr) <= nh->nlmsg_len) {
+        auto* a = reinterpret_cast<nlattr*>(buf + off);
+        if (a->nla_len < sizeof(nlattr)) break;
+        if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID && a->nla_len >= NLA_HDRLEN + 4) {
+          uint32_t be;
+          std::memcpy(&be, buf + off + NLA_HDRLEN, 4);
+          out = ntohl(be);
+          found = true;
+          break;
+        }
+        off += NLA_ALIGN(a->nla_len);
+      }
+    }
+  }
+  close(fd);
+  return found;
 }
 
 std::map<std::string, std::string> as_map(const std::vector<std::pair<std::string, std::string>>& v) {
@@ -125,7 +175,16 @@ bool nft_table::reconcile(const network_view& view, std::vector<std::string>& re
   const auto skeleton_text = nft_ruleset(bare);
 
   observed now;
-  if (!observe(now, error)) return false;
+  uint32_t generation = 0;
+  // Every tenth pass lists anyway: a change made between kumo's write and its
+  // reading of the generation would otherwise go unseen.
+  if (applied_once_ && ++passes_since_listing_ < 10 && nft_generation(generation) &&
+      generation == applied_generation_) {
+    now = {true, applied_skeleton_, applied_dnat_, applied_snat_};  // exactly what kumo left
+  } else {
+    passes_since_listing_ = 0;
+    if (!observe(now, error)) return false;
+  }
   // Until kumo has applied once in this process, the log is what the kernel should have had.
   const auto& was_dnat = applied_once_ ? applied_dnat_ : dnat;
   const auto& was_snat = applied_once_ ? applied_snat_ : snat;
@@ -144,6 +203,7 @@ bool nft_table::reconcile(const network_view& view, std::vector<std::string>& re
     }
     applied_dnat_ = dnat;
     applied_snat_ = snat;
+    remember_generation();
     for (auto& d : drift) repairs.push_back("nft: " + d);
     return true;
   }
@@ -174,8 +234,14 @@ bool nft_table::reconcile(const network_view& view, std::vector<std::string>& re
   applied_skeleton_ = after.skeleton;
   applied_dnat_ = dnat;
   applied_snat_ = snat;
+  remember_generation();
   for (auto& d : drift) repairs.push_back("nft: " + d);
   return true;
+}
+
+void nft_table::remember_generation() {
+  // Unknown (0 never matches a real id after a write) makes the next pass list the table.
+  if (!nft_generation(applied_generation_)) applied_generation_ = 0;
 }
 
 }  // namespace kumo::net

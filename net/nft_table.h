@@ -8,6 +8,7 @@
 #include "net/desired_state.h"
 #include "net/network_view.h"
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,12 +41,15 @@ class nft_table {
   };
   bool run(const std::string& commands, std::string& output, std::string& error);
   bool observe(observed& out, std::string& error);
+  void remember_generation();
 
   nft_ctx* ctx_;
   bool applied_once_ = false;
   std::string applied_ruleset_skeleton_;  // nft_ruleset() of the view without public IPs
   std::string applied_skeleton_;          // the kernel's skeleton right after that apply
   std::map<std::string, std::string> applied_dnat_, applied_snat_;
+  uint32_t applied_generation_ = 0;  // nftables' generation right after kumo's last write
+  int passes_since_listing_ = 0;
 };
 
 }  // namespace kumo::net
