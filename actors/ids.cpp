@@ -1,5 +1,6 @@
 #include "actors/ids.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <sys/random.h>
 #include <vector>
@@ -22,6 +23,12 @@ std::string random_chars(size_t n, std::string_view alphabet) {
 
 std::string new_resource_id(std::string_view prefix) {
   return std::string(prefix) + "-" + random_chars(17, "0123456789abcdef");
+}
+
+bool valid_plain_name(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
 }
 
 }  // namespace kumo::actors

@@ -11,5 +11,7 @@ namespace kumo::actors {
 std::string random_chars(size_t n, std::string_view alphabet);
 // "<prefix>-" + 17 lower-case hex digits, the shape of current EC2 ids.
 std::string new_resource_id(std::string_view prefix);
+// A name kumo chose itself (zone, region): 1-64 of a-z, 0-9 and '-'.
+bool valid_plain_name(const std::string& name);
 
 }  // namespace kumo::actors

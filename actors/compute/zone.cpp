@@ -1,5 +1,6 @@
 #include "actors/compute/zone.h"
 
+#include "actors/ids.h"
 #include "actors/runtime/json_codec.h"
 
 #include <nlohmann/json.hpp>
@@ -76,11 +77,7 @@ decision_t place(const state& s, const reserve& cmd) {
 
 }  // namespace
 
-bool aggregate::valid_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
+bool aggregate::valid_id(const std::string& id) { return valid_plain_name(id); }
 
 decision_t aggregate::decide(const std::string&, const state& s, const command& c) {
   return std::visit(

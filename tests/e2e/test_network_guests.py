@@ -120,15 +120,14 @@ class NetworkGuestsTest(unittest.TestCase):
         cls.outside.kill()
 
     def eventually(self, fn, timeout, what):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            got = fn()
-            if got:
-                return got
-            time.sleep(0.25)
-        state = [sh(*c, check=False).stdout for c in (["nft", "list", "ruleset"], ["ip", "-br", "addr"], ["ip", "route"])]
-        raise AssertionError("timed out after %d s waiting for %s\nkumod:\n%s\nhost:\n%s" % (
-            timeout, what, "".join(l for l in self.k.log[-200:] if "GetConsoleOutput" not in l), "\n".join(state)))
+        """test_volumes.eventually, plus what kumod and the host's network looked like."""
+        from test_volumes import eventually
+        try:
+            return eventually(fn, timeout, what)
+        except AssertionError as e:
+            state = [sh(*c, check=False).stdout for c in (["nft", "list", "ruleset"], ["ip", "-br", "addr"])]
+            raise AssertionError("%s\nkumod:\n%s\nhost:\n%s" % (
+                e, "".join(l for l in self.k.log[-200:] if "GetConsoleOutput" not in l), "\n".join(state)))
 
     def console(self, ec2, iid):
         return ec2.get_console_output(InstanceId=iid).get("Output", "")  # botocore decodes it
