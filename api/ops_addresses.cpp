@@ -3,6 +3,7 @@
 // Commands go to the region's Network aggregate (actors/network/network.h),
 // which refuses anything of another account as NotFound; reads come from
 // its state and show only the caller's addresses.
+#include "api/instance_access.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 
@@ -32,6 +33,19 @@ void tell_ledger(const op_ptr& c, network::command cmd, std::function<void(const
 }
 
 void write_true(const network::state&, xml_writer& w) { w.leaf("return", "true"); }
+
+// Runs `then` when the caller may manage the instance named by InstanceId (an
+// IAM user: its own, or one a group policy lets it manage); an instance it
+// cannot see is NotFound, as everywhere.
+void with_managed_instance(const op_ptr& c, const std::string& instance_id, std::function<void()> then) {
+  owner_only(c, [=] {
+    with_instances(c, [=](std::vector<instance_view>& visible) {
+      for (const auto& v : visible)
+        if (v.state.spec.instance_id == instance_id) return then();
+      c->fail("InvalidInstanceID.NotFound", "The instance ID '" + instance_id.substr(0, 64) + "' does not exist");
+    });
+  });
+}
 
 bool well_formed(const std::string& id, const std::string& prefix) {
   return id.size() == prefix.size() + 17 && id.compare(0, prefix.size(), prefix) == 0 &&
@@ -86,7 +100,7 @@ void associate_address_op(const op_ptr& c) {
   if (!err.code.empty()) return c->fail(err);
   // EC2-classic calls (by PublicIp) always move the address; by AllocationId only when allowed.
   const bool by_ip = !c->params.get("AllocationId");
-  with_allocation(c, [=](const network::address& a) {
+  with_managed_instance(c, *instance_id, [=] { with_allocation(c, [=](const network::address& a) {
     const auto association_id = derived_id(c, "eipassoc", "association-" + a.allocation_id + "-" + *instance_id);
     tell_ledger(c,
                 network::associate_address{c->account_id, a.allocation_id, *instance_id, association_id,
@@ -97,7 +111,7 @@ void associate_address_op(const op_ptr& c) {
                                now.association_id);
                   w.leaf("return", "true").leaf("associationId", now.association_id);
                 });
-  });
+  }); });
 }
 
 void disassociate_address_op(const op_ptr& c) {
@@ -184,7 +198,7 @@ void modify_instance_metadata_options(const op_ptr& c) {
     return c->fail("InvalidParameterValue", "HttpEndpoint must be enabled or disabled");
   if (hops && (hops->empty() || hops->size() > 2 || hops->find_first_not_of("0123456789") != std::string::npos))
     return c->fail("InvalidParameterValue", "HttpPutResponseHopLimit must be a whole number from 1 to 64");
-  with_network(c, [=](const network::state& net) {
+  with_managed_instance(c, *instance_id, [=] { with_network(c, [=](const network::state& net) {
     auto nic = net.nics.find(*instance_id);
     if (nic == net.nics.end() || nic->second.account_id != c->account_id)
       return c->fail("InvalidInstanceID.NotFound", "The instance ID '" + instance_id->substr(0, 64) +
@@ -202,7 +216,7 @@ void modify_instance_metadata_options(const op_ptr& c) {
                   w.leaf("httpEndpoint", m.endpoint_enabled ? "enabled" : "disabled");
                   w.close("instanceMetadataOptions");
                 });
-  });
+  }); });
 }
 
 }  // namespace

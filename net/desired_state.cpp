@@ -330,6 +330,21 @@ std::string nft_ruleset(const network_view& view) {
   out += "\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
          "\t\toifname != \"kbr*\" snat to ip saddr map @eip_snat\n\t}\n";
 
+  // To the host itself a guest may only ask for DHCP and (through the DNAT
+  // above) metadata; nothing else on the host is reachable from a segment,
+  // and the metadata port is reachable from segments only.
+  if (!cv.segments.empty()) {
+    const auto port = std::to_string(view.metadata_port);
+    out += "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+           "\t\tiifname \"kbr*\" udp dport 67 accept\n";
+    for (const auto& s : cv.segments)
+      out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" ip saddr != " + s.seg->subnet + " drop\n";
+    out += "\t\tiifname \"kbr*\" ct state established,related accept\n"
+           "\t\tiifname \"kbr*\" tcp dport " + port + " accept\n"
+           "\t\tiifname \"kbr*\" drop\n"
+           "\t\ttcp dport " + port + " drop\n\t}\n";
+  }
+
   // The ip-family forward hook sees routed traffic only: between segments and
   // to/from the outside. Guests of one segment talk over the bridge at L2
   // (no br_netfilter), open as within one EC2-classic group. In this hook the

@@ -26,8 +26,11 @@ struct snapshot {
   }
 };
 
+// Exactly kbr<n>, kvx<n> or kvl<n>: nothing else on the host is ever touched.
 bool is_kumo_link(const std::string& name) {
-  return name.rfind("kbr", 0) == 0 || name.rfind("kvx", 0) == 0 || name.rfind("kvl", 0) == 0;
+  if (name.size() < 4 || (name.rfind("kbr", 0) != 0 && name.rfind("kvx", 0) != 0 && name.rfind("kvl", 0) != 0))
+    return false;
+  return name.find_first_not_of("0123456789", 3) == std::string::npos;
 }
 
 std::string nl_error(int rc) { return nl_geterror(rc); }

@@ -158,7 +158,7 @@ bool nft_table::observe(observed& out, std::string& error) {
         if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string())
           into[e[0].get<std::string>()] = e[1].get<std::string>();
         else
-          into["unreadable element " + e.dump()] = "";  // never equal to anything desired
+          out.unreadable = true;  // e.g. an element with a comment added by hand: replace the table
       m.erase("elem");
     }
   }
@@ -189,7 +189,8 @@ bool nft_table::reconcile(const network_view& view, std::vector<std::string>& re
   const auto& was_dnat = applied_once_ ? applied_dnat_ : dnat;
   const auto& was_snat = applied_once_ ? applied_snat_ : snat;
 
-  if (applied_once_ && now.exists && skeleton_text == applied_ruleset_skeleton_ && now.skeleton == applied_skeleton_) {
+  if (applied_once_ && now.exists && !now.unreadable && skeleton_text == applied_ruleset_skeleton_ &&
+      now.skeleton == applied_skeleton_) {
     std::string commands;
     std::vector<std::string> drift;
     diff_map("eip_dnat", "DNAT", now.dnat, dnat, was_dnat, commands, drift);
@@ -226,8 +227,8 @@ bool nft_table::reconcile(const network_view& view, std::vector<std::string>& re
     diff_map("eip_snat", "SNAT", now.snat, snat, was_snat, ignored, drift);
     const bool rules_expected_to_change = applied_once_ && skeleton_text != applied_ruleset_skeleton_;
     const auto& reference = applied_once_ ? applied_skeleton_ : after.skeleton;
-    if (!rules_expected_to_change && now.skeleton != reference)
-      drift.push_back("the chains or rules of table ip kumo differed from the log; replaced them");
+    if ((!rules_expected_to_change && now.skeleton != reference) || now.unreadable)
+      drift.push_back("the chains, rules or map elements of table ip kumo differed from the log; replaced them");
   }
   applied_once_ = true;
   applied_ruleset_skeleton_ = skeleton_text;

@@ -38,6 +38,7 @@ class nft_table {
     bool exists = false;
     std::string skeleton;  // the listing without handles and map elements
     std::map<std::string, std::string> dnat, snat;
+    bool unreadable = false;  // a map element kumo cannot have written
   };
   bool run(const std::string& commands, std::string& output, std::string& error);
   bool observe(observed& out, std::string& error);

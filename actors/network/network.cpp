@@ -234,6 +234,13 @@ decision_t aggregate::decide(const std::string&, const state& s, const command& 
               return it->second.account_id == cmd.account_id
                          ? decision_t{}
                          : decision_t::refuse("InternalError", "allocation id collision; retry");
+            const auto held = std::count_if(s.addresses.begin(), s.addresses.end(),
+                                            [&](const auto& kv) { return kv.second.account_id == cmd.account_id; });
+            if (static_cast<size_t>(held) >= max_addresses_per_account)
+              return decision_t::refuse("AddressLimitExceeded",
+                                        "The maximum number of addresses has been reached (" +
+                                            std::to_string(max_addresses_per_account) +
+                                            " per account); release one you do not use");
             auto ip = free_public_ip(cmd.from, public_ips_in_use(s));
             if (!ip)
               return decision_t::refuse("AddressLimitExceeded",

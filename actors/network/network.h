@@ -29,6 +29,10 @@ struct pools {
   bool operator==(const pools&) const = default;
 };
 
+// EC2's default quota of elastic IPs per account (also keeps one account
+// from taking the whole pool).
+constexpr size_t max_addresses_per_account = 5;
+
 struct segment {
   std::string account_id;
   std::string group_id;

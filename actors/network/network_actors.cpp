@@ -97,6 +97,7 @@ void tell_ledger(controller_actor* self, const setup& s, network::command cmd, c
 // NICs whose instance is terminated, or never appeared (a crash between the
 // NIC and the launch), go back to the pool.
 void release_unused_nics(controller_actor* self, const setup& s) {
+  if (self->state.stuck) return;  // a model behind the log would think live instances are gone
   auto& m = self->state.model;
   const auto& ledger = ledger_of(m, s.cfg.region);
   const auto now = persistence::now_ms();
@@ -136,6 +137,10 @@ void finished(controller_actor* self, const setup& s) {
 // Desired vs observed, through the worker; repairs become ledger events.
 void reconcile(controller_actor* self, const setup& s, std::optional<caf::response_promise> caller) {
   auto& st = self->state;
+  if (st.stuck) {  // never push a partial view: it would tear down others' segments
+    if (caller) caller->deliver(net::reconcile_result{false, "the network read model is stuck; run `kumoctl verify`", {}});
+    return;
+  }
   if (!s.worker) {
     if (caller) caller->deliver(net::reconcile_result{false, "networking is not managed on this host", {}});
     return;

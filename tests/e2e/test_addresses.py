@@ -134,6 +134,24 @@ class AddressesTest(unittest.TestCase):
         self.b.release_address(AllocationId=b_alloc)
         type(self).kept = alloc_id
 
+    def test_3b_iam_users_manage_only_their_instances(self):
+        from test_iam import iam_client
+        iam = iam_client(self.k, self.k.admin_key, self.k.admin_secret)
+        iam.create_user(UserName="netuser")
+        iam.put_user_policy(UserName="netuser", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="netuser")["AccessKey"]
+        user = client(self.k, key["AccessKeyId"], key["SecretAccessKey"])
+        before = self.addresses(self.a)
+        root_instance = self.a_ids[1]
+        # The account root's instance is not the user's: NotFound, nothing changes.
+        self.assertEqual(error_code(user.modify_instance_metadata_options, InstanceId=root_instance,
+                                    HttpEndpoint="disabled"), "InvalidInstanceID.NotFound")
+        self.assertEqual(error_code(user.associate_address, AllocationId=self.kept, InstanceId=root_instance),
+                         "InvalidInstanceID.NotFound")
+        self.assertEqual(self.addresses(self.a), before)
+        self.assertEqual(self.instance(self.a, root_instance)["MetadataOptions"]["HttpEndpoint"], "enabled")
+
     def test_4_malformed_requests_change_nothing(self):
         before = self.addresses(self.a)
         for call, kw, code in [

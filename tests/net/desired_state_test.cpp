@@ -163,6 +163,22 @@ TEST(DesiredState, ForwardChainAndPerSegmentRules) {
             (std::vector<std::string>{"\t\tiifname \"kbr300\" accept", "\t\tiifname \"kbr100\" udp dport 53 accept", "\t\tdrop"}));
 }
 
+TEST(DesiredState, GuestsReachOnlyDhcpAndMetadataOnTheHost) {
+  EXPECT_EQ(block(nft_ruleset(sample()), "\tchain input"),
+            (std::vector<std::string>{
+                "\t\ttype filter hook input priority filter; policy accept;",
+                "\t\tiifname \"kbr*\" udp dport 67 accept",
+                "\t\tiifname \"kbr100\" ip saddr != 10.16.1.0/24 drop",
+                "\t\tiifname \"kbr200\" ip saddr != 10.16.2.0/24 drop",
+                "\t\tiifname \"kbr300\" ip saddr != 10.16.3.0/24 drop",
+                "\t\tiifname \"kbr*\" ct state established,related accept",
+                "\t\tiifname \"kbr*\" tcp dport 8775 accept",
+                "\t\tiifname \"kbr*\" drop",
+                "\t\ttcp dport 8775 drop"}));
+  network_view empty;
+  EXPECT_EQ(nft_ruleset(empty).find("chain input"), std::string::npos);
+}
+
 TEST(DesiredState, RuleVariants) {
   network_view v = sample();
   v.ingress = {

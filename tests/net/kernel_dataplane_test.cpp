@@ -94,7 +94,7 @@ class KernelDataplane : public ::testing::Test {
   void TearDown() override {
     if (dp) dp->stop();
     sh("nft delete table ip kumo");
-    for (auto l : {"kbr1000", "kbr1001", "kvx1000", "kvx1001", "kumoul0", "pub0"}) sh(std::string("ip link del ") + l);
+    for (auto l : {"kbr1000", "kbr1001", "kvx1000", "kvx1001", "kumoul0", "pub0", "kbr-lan"}) sh(std::string("ip link del ") + l);
     std::filesystem::remove_all(dir);
   }
   std::unique_ptr<net::dataplane> make() {
@@ -142,6 +142,7 @@ TEST_F(KernelDataplane, GuestsGetTheirLeaseSegmentsAreIsolatedAndElasticIpsReach
   EXPECT_EQ(dhcp(a2), "10.16.0.11");
   EXPECT_EQ(dhcp(b1), "10.16.1.10");
   EXPECT_TRUE(a1.ping("10.16.0.11")) << "one group, one segment: guests reach each other";
+  EXPECT_FALSE(a1.ping("10.16.0.1")) << "the host answers a guest only DHCP and metadata";
   EXPECT_FALSE(a1.ping("10.16.1.10")) << "group b does not admit group a";
   EXPECT_TRUE(outside.ping("198.51.100.10")) << "the elastic IP reaches its guest\n" << output("nft list table ip kumo");
   EXPECT_FALSE(outside.ping("10.16.0.10")) << "a guest without a public IP is not reachable from outside";
@@ -186,7 +187,18 @@ TEST_F(KernelDataplane, DriftIsRepairedAndReported) {
   // A rule added by hand is drift too: the table is replaced.
   ASSERT_EQ(sh("nft add rule ip kumo forward accept"), 0);
   text = joined(apply(view).repairs);
-  EXPECT_NE(text.find("chains or rules of table ip kumo differed"), std::string::npos) << text;
+  EXPECT_NE(text.find("chains, rules or map elements of table ip kumo differed"), std::string::npos) << text;
+  // An element kumo cannot have written (here with a comment) never blocks
+  // the maps: the table is replaced.
+  ASSERT_EQ(sh("nft add element ip kumo eip_dnat '{ 198.51.100.55 comment \"x\" : 10.16.0.50 }'"), 0);
+  text = joined(apply(view).repairs);
+  EXPECT_NE(text.find("map elements of table ip kumo differed"), std::string::npos) << text;
+  EXPECT_EQ(output("nft list map ip kumo eip_dnat").find("198.51.100.55"), std::string::npos);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  // Links that only look like kumo's are not kumo's.
+  ASSERT_EQ(sh("ip link add kbr-lan type bridge"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  EXPECT_EQ(sh("ip link show kbr-lan"), 0);
 
   // dnsmasq killed: restarted.
   auto pid = output("cat " + (dir / "dnsmasq.pid").string());

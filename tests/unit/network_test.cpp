@@ -159,6 +159,18 @@ TEST(Network, ElasticIpLifecycleAndErrors) {
   expect_codec_round_trip<aggregate>(l.all);
 }
 
+TEST(Network, OneAccountCannotTakeTheWholePool) {
+  ledger l;
+  auto big = small_pools();
+  big.public_last = "198.51.100.60";
+  for (size_t i = 0; i < max_addresses_per_account; ++i)
+    l.ok(allocate_address{acct_a, "eipalloc-a" + std::to_string(i), big});
+  EXPECT_EQ(l.refused(allocate_address{acct_a, "eipalloc-a9", big}), "AddressLimitExceeded");
+  l.ok(allocate_address{acct_b, "eipalloc-b0", big});  // another account still gets one
+  l.ok(release_address{acct_a, "eipalloc-a0"});
+  l.ok(allocate_address{acct_a, "eipalloc-a9", big});
+}
+
 TEST(Network, MetadataOptionsAreCheckedAndScoped) {
   ledger l;
   l.launch("i-1", acct_a, "sg-a");
