@@ -112,8 +112,8 @@ struct checked_rule {
   std::string protocol;  // nft name or "-1"
   int from_port, to_port;
   std::string cidr;
-  uint32_t source_vni;
-  auto key() const { return std::tie(vni, protocol, from_port, to_port, cidr, source_vni); }
+  uint32_t peer_vni;
+  auto key() const { return std::tie(vni, protocol, from_port, to_port, cidr, peer_vni); }
   bool operator<(const checked_rule& o) const { return key() < o.key(); }
   bool operator==(const checked_rule& o) const { return key() == o.key(); }
 };
@@ -122,7 +122,8 @@ struct checked_rule {
 struct checked_view {
   std::vector<checked_segment> segments;   // by vni, unique
   std::vector<const nic*> nics;            // by instance id, unique
-  std::vector<checked_rule> rules;         // sorted, unique
+  std::vector<checked_rule> rules;         // ingress: sorted, unique
+  std::vector<checked_rule> egress;        // egress: sorted, unique
   bool metadata_ok = false;
   bool underlay_ok = false;
   std::vector<std::string> problems;
@@ -145,11 +146,35 @@ std::optional<std::string> rule_problem(const checked_rule& r, const checked_vie
       return "has bad icmp type/code " + std::to_string(r.from_port) + "/" +
              std::to_string(r.to_port);
   }
-  if (r.cidr.empty() == (r.source_vni == 0)) return "needs exactly one of cidr and source segment";
+  if (r.cidr.empty() == (r.peer_vni == 0)) return "needs exactly one of cidr and peer segment";
   if (!r.cidr.empty() && !parse_cidr(r.cidr)) return "has malformed cidr '" + r.cidr + "'";
-  if (r.source_vni != 0 && !cv.find(r.source_vni))
-    return "names unknown source segment " + std::to_string(r.source_vni);
+  if (r.peer_vni != 0 && !cv.find(r.peer_vni))
+    return "names unknown peer segment " + std::to_string(r.peer_vni);
   return std::nullopt;
+}
+
+// The well-formed rules of one direction, sorted and unique; the others go to problems.
+std::vector<checked_rule> check_rules(const std::vector<group_rule>& given, const std::string& direction,
+                                      checked_view& cv) {
+  std::vector<checked_rule> rules;
+  for (const auto& r : given) {
+    std::string proto = nft_protocol(r.protocol);
+    checked_rule c{r.vni, proto, r.from_port, r.to_port, r.cidr, r.peer_vni};
+    if (proto == "-1") c.from_port = c.to_port = -1;  // ports mean nothing for "all"
+    std::string where = direction + " rule on segment " + std::to_string(r.vni) + " (" + r.protocol + " " +
+                        std::to_string(r.from_port) + "-" + std::to_string(r.to_port) +
+                        (direction == "ingress" ? " from " : " to ") +
+                        (r.cidr.empty() ? std::to_string(r.peer_vni) : r.cidr) + "): ";
+    if (proto.empty())
+      cv.problems.push_back(where + "unknown protocol '" + r.protocol + "'");
+    else if (auto p = rule_problem(c, cv))
+      cv.problems.push_back(where + *p);
+    else
+      rules.push_back(std::move(c));
+  }
+  std::sort(rules.begin(), rules.end());
+  rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
+  return rules;
 }
 
 checked_view check(const network_view& v) {
@@ -212,25 +237,8 @@ checked_view check(const network_view& v) {
     }
   }
 
-  std::vector<checked_rule> rules;
-  for (const auto& r : v.ingress) {
-    std::string proto = nft_protocol(r.protocol);
-    checked_rule c{r.vni, proto, r.from_port, r.to_port, r.cidr, r.source_vni};
-    if (proto == "-1") c.from_port = c.to_port = -1;  // ports mean nothing for "all"
-    std::string where = "ingress rule on segment " + std::to_string(r.vni) + " (" + r.protocol +
-                        " " + std::to_string(r.from_port) + "-" + std::to_string(r.to_port) +
-                        " from " + (r.cidr.empty() ? std::to_string(r.source_vni) : r.cidr) +
-                        "): ";
-    if (proto.empty())
-      cv.problems.push_back(where + "unknown protocol '" + r.protocol + "'");
-    else if (auto p = rule_problem(c, cv))
-      cv.problems.push_back(where + *p);
-    else
-      rules.push_back(std::move(c));
-  }
-  std::sort(rules.begin(), rules.end());
-  rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
-  cv.rules = std::move(rules);
+  cv.rules = check_rules(v.ingress, "ingress", cv);
+  cv.egress = check_rules(v.egress, "egress", cv);
 
   cv.metadata_ok = parse_ipv4(v.metadata_ip).has_value() && v.metadata_port != 0;
   if (!cv.metadata_ok)
@@ -242,10 +250,14 @@ checked_view check(const network_view& v) {
   return cv;
 }
 
-// The match part of one ingress rule, e.g. `ip saddr 0.0.0.0/0 tcp dport 22`.
-std::string rule_match(const checked_rule& r) {
-  std::string m = r.cidr.empty() ? "iifname \"" + bridge_name(r.source_vni) + "\""
-                                 : "ip saddr " + r.cidr;
+enum class direction { ingress, egress };
+
+// The match part of one rule, e.g. `ip saddr 0.0.0.0/0 tcp dport 22` (ingress:
+// the peer is the source) or `oifname "kbr7" udp dport 53` (egress: the destination).
+std::string rule_match(const checked_rule& r, direction d) {
+  const bool in = d == direction::ingress;
+  std::string m = r.cidr.empty() ? std::string(in ? "iifname" : "oifname") + " \"" + bridge_name(r.peer_vni) + "\""
+                                 : std::string(in ? "ip saddr " : "ip daddr ") + r.cidr;
   if (r.protocol == "tcp" || r.protocol == "udp") {
     if (r.from_port == 0 && r.to_port == 65535)
       m += " ip protocol " + r.protocol;
@@ -356,6 +368,13 @@ std::string nft_ruleset(const network_view& view) {
     out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" ip saddr != " + s.seg->subnet +
            " drop\n";
   if (!cv.segments.empty()) {
+    // Out of a segment first (its group's egress), then into one (ingress).
+    out += "\t\tiifname vmap {";
+    for (size_t i = 0; i < cv.segments.size(); ++i) {
+      uint32_t vni = cv.segments[i].seg->vni;
+      out += std::string(i ? ", " : " ") + "\"" + bridge_name(vni) + "\" : jump out_" + std::to_string(vni);
+    }
+    out += " }\n";
     out += "\t\toifname vmap {";
     for (size_t i = 0; i < cv.segments.size(); ++i) {
       uint32_t vni = cv.segments[i].seg->vni;
@@ -367,13 +386,23 @@ std::string nft_ruleset(const network_view& view) {
   out += "\t}\n";
 
   // Into a segment: what its group authorises, nothing else.
+  // Out of a segment: what its group's egress rules allow goes on to the
+  // ingress check ("return"), the rest is dropped. Within the segment is open.
+  for (const auto& s : cv.segments) {
+    out += "\tchain out_" + std::to_string(s.seg->vni) + " {\n";
+    out += "\t\toifname \"" + bridge_name(s.seg->vni) + "\" return\n";
+    for (const auto& r : cv.egress)
+      if (r.vni == s.seg->vni && r.peer_vni != r.vni) out += "\t\t" + rule_match(r, direction::egress) + " return\n";
+    out += "\t\tdrop\n\t}\n";
+  }
+
   // Within a segment traffic is open, as within one EC2-classic group (it
   // reaches this hook too when br_netfilter is loaded on the host).
   for (const auto& s : cv.segments) {
     out += "\tchain seg_" + std::to_string(s.seg->vni) + " {\n";
     out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" accept\n";
     for (const auto& r : cv.rules)  // (a group admitting itself is the line above)
-      if (r.vni == s.seg->vni && r.source_vni != r.vni) out += "\t\t" + rule_match(r) + " accept\n";
+      if (r.vni == s.seg->vni && r.peer_vni != r.vni) out += "\t\t" + rule_match(r, direction::ingress) + " accept\n";
     out += "\t\tdrop\n\t}\n";
   }
   out += "}\n";

@@ -31,15 +31,17 @@ struct nic {
   std::string tap;           // host tap device, <= 15 chars ("kt" + 13 hex)
 };
 
-// One ingress permission of a security group, compiled onto its segment.
-// The peer is a CIDR or another segment (group-to-group, same account).
-struct ingress_rule {
-  uint32_t vni = 0;          // the segment the rule admits traffic into
+// One permission of a security group, compiled onto its segment. Ingress:
+// what may come into segment `vni` from the peer; egress: where segment
+// `vni`'s guests may send to. The peer is a CIDR or another segment
+// (group-to-group, same account).
+struct group_rule {
+  uint32_t vni = 0;          // the segment the rule belongs to
   std::string protocol = "-1";  // tcp | udp | icmp | -1 (all)
   int from_port = -1;        // -1 with protocol -1; ICMP: type (-1 any)
   int to_port = -1;          // ICMP: code (-1 any)
-  std::string cidr;          // "0.0.0.0/0", or empty when source_vni is set
-  uint32_t source_vni = 0;   // peer segment, 0 when cidr is set
+  std::string cidr;          // "0.0.0.0/0", or empty when peer_vni is set
+  uint32_t peer_vni = 0;     // peer segment, 0 when cidr is set
 };
 
 enum class segment_mode { vxlan, vlan };
@@ -51,7 +53,8 @@ struct network_view {
   uint16_t metadata_port = 8775;    // where the local metadata server listens (DNAT target)
   std::vector<segment> segments;    // sorted by vni
   std::vector<nic> nics;            // sorted by instance id
-  std::vector<ingress_rule> ingress;
+  std::vector<group_rule> ingress;
+  std::vector<group_rule> egress;
 };
 
 }  // namespace kumo::net

@@ -15,15 +15,19 @@ net::network_view host_view(const state& ledger, const groups_by_id& groups, con
     v.segments.push_back({vni, seg.account_id, seg.group_id, seg.subnet});
     auto g = groups.find(seg.group_id);
     if (g == groups.end() || !g->second || g->second->account_id != seg.account_id) continue;
-    for (const auto& r : g->second->ingress) {
-      net::ingress_rule in{vni, r.protocol, r.from_port, r.to_port, r.cidr, 0};
-      if (!r.source_group_id.empty()) {
-        const auto* peer = segment_of(ledger, seg.account_id, r.source_group_id);
-        if (!peer) continue;
-        in.source_vni = peer->vni;
+    auto compile = [&](const std::vector<security_group::rule>& rules, std::vector<net::group_rule>& into) {
+      for (const auto& r : rules) {
+        net::group_rule out{vni, r.protocol, r.from_port, r.to_port, r.cidr, 0};
+        if (!r.source_group_id.empty()) {
+          const auto* peer = segment_of(ledger, seg.account_id, r.source_group_id);
+          if (!peer) continue;  // a group without instances has no segment: nobody to admit or reach
+          out.peer_vni = peer->vni;
+        }
+        into.push_back(std::move(out));
       }
-      v.ingress.push_back(std::move(in));
-    }
+    };
+    compile(g->second->ingress, v.ingress);
+    compile(g->second->egress, v.egress);
   }
   for (const auto& [id, n] : ledger.nics)
     v.nics.push_back({id, n.vni, n.mac, n.private_ip, public_ip_of(ledger, id), n.tap});

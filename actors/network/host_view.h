@@ -24,8 +24,8 @@ struct host_settings {
 // Security groups by group id (sg-...).
 using groups_by_id = std::map<std::string, const security_group::state*>;
 
-// Every segment and NIC of the ledger, and each segment's ingress rules
-// (a peer group without a segment has no instances, so admits nobody).
+// Every segment and NIC of the ledger, and each segment's ingress and egress
+// rules (a peer group without a segment has no instances: nothing to admit or reach).
 net::network_view host_view(const state& ledger, const groups_by_id& groups, const host_settings& host);
 
 // The metadata service's table: one entry per NIC whose instance is known.

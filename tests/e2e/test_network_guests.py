@@ -39,7 +39,7 @@ MD=http://169.254.169.254/latest
 say() { echo "kumo-guest: $*" >/dev/console; }
 iid=$(timeout 5 wget -q -O - $MD/meta-data/instance-id)
 mkdir -p /tmp/www && echo "$iid" >/tmp/www/index.html
-httpd -p 8080 -h /tmp/www
+httpd -p 8080 -h /tmp/www && say "serving $iid"
 for peer in PEERS; do
   if timeout 5 wget -q -O - http://$peer:8080/ >/tmp/peer 2>/dev/null; then say "reach $peer yes $(cat /tmp/peer)"; else say "reach $peer no"; fi
 done
@@ -72,7 +72,7 @@ class NetworkGuestsTest(unittest.TestCase):
     def setUpClass(cls):
         from test_ec2_api import Kumod, client
         from test_instances import register_demo_image
-        from test_volumes import new_account
+        from test_volumes import eventually, new_account
         cls.Kumod, cls.client = Kumod, client
         sh("ip", "link", "add", "kumoul0", "type", "veth", "peer", "name", "kumoul1")
         sh("ip", "link", "set", "kumoul0", "up")
@@ -98,9 +98,13 @@ class NetworkGuestsTest(unittest.TestCase):
             cls.a.modify_image_attribute(ImageId=part, LaunchPermission={"Add": [{"UserId": cls.b_account}]})
         cls.a.authorize_security_group_ingress(GroupName="default", IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
-        # b1 and a2 first, so a1's script knows where to knock.
+        # b1 and a2 first, serving, so a1's script knows where to knock and
+        # a "no" means blocked, not "not up yet".
         cls.b1, cls.b1_ip = cls.launch(cls.b, user_data())
         cls.a2, cls.a2_ip = cls.launch(cls.a, user_data())
+        for ec2, iid in ((cls.b, cls.b1), (cls.a, cls.a2)):
+            eventually(lambda: "kumo-guest: serving " + iid in ec2.get_console_output(InstanceId=iid).get(
+                "Output", "").splitlines(), 240, iid + " serving")
         cls.a1, cls.a1_ip = cls.launch(cls.a, user_data([cls.a2_ip, cls.b1_ip]))
 
     @classmethod

@@ -60,6 +60,11 @@ network_view sample() {
       {200, "-1", -1, -1, "10.0.0.0/8", 0},
       {300, "udp", 53, 53, "", 100},  // group-to-group: sg-a may query sg-c
   };
+  v.egress = {
+      {100, "-1", -1, -1, "0.0.0.0/0", 0},  // EC2's default: anywhere
+      {200, "tcp", 443, 443, "0.0.0.0/0", 0},
+      {300, "udp", 53, 53, "", 100},        // sg-c may answer... only towards sg-a
+  };
   return v;
 }
 
@@ -147,8 +152,20 @@ TEST(DesiredState, ForwardChainAndPerSegmentRules) {
                 "\t\tiifname \"kbr100\" ip saddr != 10.16.1.0/24 drop",
                 "\t\tiifname \"kbr200\" ip saddr != 10.16.2.0/24 drop",
                 "\t\tiifname \"kbr300\" ip saddr != 10.16.3.0/24 drop",
+                "\t\tiifname vmap { \"kbr100\" : jump out_100, \"kbr200\" : jump out_200, "
+                "\"kbr300\" : jump out_300 }",
                 "\t\toifname vmap { \"kbr100\" : jump seg_100, \"kbr200\" : jump seg_200, "
                 "\"kbr300\" : jump seg_300 }"}));
+  // Out of a segment: its own segment, then what its egress allows, goes on
+  // to the ingress check; the rest is dropped.
+  EXPECT_EQ(block(rs, "\tchain out_100"),
+            (std::vector<std::string>{"\t\toifname \"kbr100\" return", "\t\tip daddr 0.0.0.0/0 return", "\t\tdrop"}));
+  EXPECT_EQ(block(rs, "\tchain out_200"), (std::vector<std::string>{"\t\toifname \"kbr200\" return",
+                                                                    "\t\tip daddr 0.0.0.0/0 tcp dport 443 return",
+                                                                    "\t\tdrop"}));
+  EXPECT_EQ(block(rs, "\tchain out_300"),
+            (std::vector<std::string>{"\t\toifname \"kbr300\" return", "\t\toifname \"kbr100\" udp dport 53 return",
+                                      "\t\tdrop"}));
   // tcp single port and range, icmp type, each ending in default deny.
   EXPECT_EQ(block(rs, "\tchain seg_100"),
             (std::vector<std::string>{"\t\tiifname \"kbr100\" accept", "\t\tip saddr 0.0.0.0/0 icmp type 8 accept",
@@ -242,8 +259,8 @@ TEST(DesiredState, MalformedEntriesAreLeftOutAndReported) {
   EXPECT_NE(p[6].find("bad port range 80-70"), std::string::npos) << p[6];
   EXPECT_NE(p[7].find("unknown protocol 'gre'"), std::string::npos) << p[7];
   EXPECT_NE(p[8].find("malformed cidr '0.0.0.0/33'"), std::string::npos) << p[8];
-  EXPECT_NE(p[9].find("unknown source segment 555"), std::string::npos) << p[9];
-  EXPECT_NE(p[10].find("needs exactly one of cidr and source segment"), std::string::npos)
+  EXPECT_NE(p[9].find("unknown peer segment 555"), std::string::npos) << p[9];
+  EXPECT_NE(p[10].find("needs exactly one of cidr and peer segment"), std::string::npos)
       << p[10];
 
   // Outputs are those of the well-formed part alone.
@@ -269,6 +286,7 @@ TEST(DesiredState, VxlanLinks) {
   // The largest VXLAN id still names interfaces within IFNAMSIZ.
   v.nics.clear();
   v.ingress.clear();
+  v.egress.clear();
   v.segments = {{(1u << 24) - 1, "1", "sg-max", "10.16.5.0/24"}};
   for (const auto& l : desired_links(v)) EXPECT_LE(l.name.size(), 15u) << l.name;
   v.segments = {{1u << 24, "1", "sg-over", "10.16.5.0/24"}};

@@ -158,6 +158,29 @@ TEST_F(KernelDataplane, GuestsGetTheirLeaseSegmentsAreIsolatedAndElasticIpsReach
   EXPECT_NE(output("nft list map ip kumo eip_dnat").find("198.51.100.10 : 10.16.0.10"), std::string::npos);
 }
 
+TEST_F(KernelDataplane, EgressRulesLimitWhereGuestsSend) {
+  auto view = two_segments();
+  view.ingress.push_back({1000, "icmp", -1, -1, "0.0.0.0/0", 0});  // a1 admits ping from anywhere
+  view.egress = {{1001, "icmp", -1, -1, "203.0.113.0/24", 0}};     // b1 may only ping the outside
+  netns a1, b1, outside;
+  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  outside.plug("pub0");
+  ASSERT_EQ(sh("ip addr add 203.0.113.1/24 dev pub0"), 0);
+  ASSERT_EQ(outside.run("ip addr add 203.0.113.2/24 dev eth0"), 0);
+  ASSERT_EQ(outside.run("ip route add 10.16.0.0/16 via 203.0.113.1"), 0);
+  ASSERT_EQ(outside.run("ip route add 198.51.100.0/24 via 203.0.113.1"), 0);  // b1 leaves as its elastic IP
+  apply(view);
+  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  ASSERT_EQ(dhcp(b1), "10.16.1.10");
+  EXPECT_TRUE(b1.ping("203.0.113.2")) << output("nft list table ip kumo");
+  EXPECT_FALSE(b1.ping("10.16.0.10")) << "a1 would admit it, but b1's group may not send there";
+  EXPECT_TRUE(outside.ping("10.16.0.10")) << "a1 admits ping from anywhere";
+  view.egress.push_back({1001, "-1", -1, -1, "0.0.0.0/0", 0});
+  apply(view);
+  EXPECT_TRUE(b1.ping("10.16.0.10")) << "with egress to anywhere it may";
+}
+
 TEST_F(KernelDataplane, DriftIsRepairedAndReported) {
   auto view = two_segments();
   netns b1;

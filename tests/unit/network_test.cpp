@@ -213,7 +213,7 @@ TEST(Network, HostViewCompilesGroupsRulesOntoSegments) {
   ASSERT_EQ(v.ingress.size(), 2u);
   EXPECT_EQ(v.ingress[0].vni, web_vni);
   EXPECT_EQ(v.ingress[0].cidr, "0.0.0.0/0");
-  EXPECT_EQ(v.ingress[1].source_vni, a_vni);
+  EXPECT_EQ(v.ingress[1].peer_vni, a_vni);
   EXPECT_TRUE(net::problems(v).empty());
   EXPECT_NE(net::nft_ruleset(v).find("198.51.100.10 : 10.16.0.10"), std::string::npos) << net::nft_ruleset(v);
 
