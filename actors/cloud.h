@@ -33,7 +33,7 @@ struct cloud_actors {
   caf::actor groups;    // IAM Group aggregate registry (user groups as actors)
   caf::actor iam_view;  // IAM directory projection (keys -> users, policies, sharing)
   caf::actor ldap;      // LDAP sync + login (set by kumod when a directory is configured)
-  caf::actor network;             // Network aggregate registry (the region's address ledger)
+  caf::actor network;             // Network aggregate registry (the region's address ledger); null with networking off
   caf::actor network_controller;  // its reconciler; null with networking off
   network_config network_cfg;     // what the API allocates from
 

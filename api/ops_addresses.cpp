@@ -20,6 +20,9 @@ using namespace actors;
 
 // Sends one command to the ledger; on success `respond` writes the body.
 void tell_ledger(const op_ptr& c, network::command cmd, std::function<void(const network::state&, xml_writer&)> respond) {
+  if (!c->cloud->network)
+    return c->fail("UnsupportedOperation", "This cloud runs without networking (kumod --network=off); "
+                                           "start kumod with --network=ledger or managed for addresses");
   c->self->request(c->cloud->network, actor_timeout, c->cloud->network_cfg.region, std::move(cmd), c->meta())
       .then(
           [=](network_reply& r) {

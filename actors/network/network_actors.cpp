@@ -206,8 +206,8 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
 network_actors spawn_network(caf::actor_system& sys, const caf::actor& journal, persistence::event_store& store,
                              network_config cfg, host_plane plane) {
   network_actors a;
+  if (cfg.mode == network_mode::off) return a;  // no ledger: instances get no NIC, Describe* shows no address
   a.ledger = spawn_aggregate_registry<network::aggregate>(sys, journal, store);
-  if (cfg.mode == network_mode::off) return a;
   setup s{cfg, a.ledger, {}, plane};
   if (cfg.mode == network_mode::managed && plane.dataplane)
     s.worker = sys.spawn<caf::detached>(dataplane_worker, plane.dataplane);

@@ -55,8 +55,8 @@ struct network_config {
 };
 
 struct network_actors {
-  caf::actor ledger;      // Network aggregate registry
-  caf::actor controller;  // null unless mode != off
+  caf::actor ledger;      // Network aggregate registry; null with networking off
+  caf::actor controller;  // null with networking off
 };
 
 // What managed mode drives on this host (kumod makes the kernel ones; tests

@@ -57,6 +57,14 @@ struct netns {
     ASSERT_EQ(sh("ip link set " + host_end + " up"), 0);
   }
   bool ping(const std::string& ip) const { return run("busybox ping -c 1 -W 2 " + ip) == 0; }
+  // The outside world: 203.0.113.2 behind pub0 (203.0.113.1 on this host),
+  // routing the public pool to this host.
+  void become_the_outside() const {
+    plug("pub0");
+    ASSERT_EQ(sh("ip addr add 203.0.113.1/24 dev pub0"), 0);
+    ASSERT_EQ(run("ip addr add 203.0.113.2/24 dev eth0"), 0);
+    ASSERT_EQ(run("ip route add 198.51.100.0/24 via 203.0.113.1"), 0);
+  }
 };
 
 // A guest asks dnsmasq for its lease and takes it, as the demo guest does.
@@ -124,11 +132,7 @@ TEST_F(KernelDataplane, GuestsGetTheirLeaseSegmentsAreIsolatedAndElasticIpsReach
   a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
   a2.plug("kt0000000000002", "d0:0d:00:00:00:02");
   b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
-  // The outside world: 203.0.113.0/24 on pub0, routing the public pool to this host.
-  outside.plug("pub0");
-  ASSERT_EQ(sh("ip addr add 203.0.113.1/24 dev pub0"), 0);
-  ASSERT_EQ(outside.run("ip addr add 203.0.113.2/24 dev eth0"), 0);
-  ASSERT_EQ(outside.run("ip route add 198.51.100.0/24 via 203.0.113.1"), 0);
+  outside.become_the_outside();
 
   apply(view);
   EXPECT_NE(output("ip -d link show kvx1000"), "");
@@ -165,11 +169,8 @@ TEST_F(KernelDataplane, EgressRulesLimitWhereGuestsSend) {
   netns a1, b1, outside;
   a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
   b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
-  outside.plug("pub0");
-  ASSERT_EQ(sh("ip addr add 203.0.113.1/24 dev pub0"), 0);
-  ASSERT_EQ(outside.run("ip addr add 203.0.113.2/24 dev eth0"), 0);
-  ASSERT_EQ(outside.run("ip route add 10.16.0.0/16 via 203.0.113.1"), 0);
-  ASSERT_EQ(outside.run("ip route add 198.51.100.0/24 via 203.0.113.1"), 0);  // b1 leaves as its elastic IP
+  outside.become_the_outside();
+  ASSERT_EQ(outside.run("ip route add 10.16.0.0/16 via 203.0.113.1"), 0);  // a1 has no public IP
   apply(view);
   ASSERT_EQ(dhcp(a1), "10.16.0.10");
   ASSERT_EQ(dhcp(b1), "10.16.1.10");

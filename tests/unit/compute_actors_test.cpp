@@ -58,7 +58,15 @@ struct compute_core {
     start_node();
   }
   ~compute_core() {
-    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    {
+      // The node is gone before the cloud stops (as kumod does it): a node
+      // still reporting while the controller shuts down left the actor
+      // system waiting forever now and then.
+      caf::scoped_actor self{*sys};
+      self->monitor(node);
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+      self->receive([](caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+    }
     node = nullptr;  // a detached actor's thread ends only when its last handle goes
     cloud.shutdown(*sys);
     sys.reset();
