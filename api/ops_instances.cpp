@@ -15,6 +15,7 @@
 
 #include "actors/compute/compute.h"
 #include "actors/network/network_actors.h"
+#include "net/desired_state.h"
 #include "persistence/time_format.h"
 
 #include <spdlog/spdlog.h>
@@ -103,10 +104,7 @@ using volumes_by_instance = std::map<std::string, std::vector<instance_volume>>;
 
 // EC2's host names for an address: ip-10-16-0-10.<region>.compute.internal.
 std::string dns_name(const std::string& ip, const std::string& domain) {
-  if (ip.empty()) return "";
-  std::string dashed = ip;
-  std::replace(dashed.begin(), dashed.end(), '.', '-');
-  return "ip-" + dashed + "." + domain;
+  return ip.empty() ? "" : net::host_name(ip) + "." + domain;
 }
 
 // Addresses, the NIC and the metadata options of an instance with a NIC.

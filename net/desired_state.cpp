@@ -294,6 +294,12 @@ void map_block(std::string& out, const std::string& name,
 
 std::string bridge_name(uint32_t vni) { return "kbr" + std::to_string(vni); }
 
+std::string host_name(const std::string& ip) {
+  std::string dashed = ip;
+  std::replace(dashed.begin(), dashed.end(), '.', '-');
+  return "ip-" + dashed;
+}
+
 text_or_error gateway_of(const std::string& subnet) { return host_in(subnet, 1); }
 
 text_or_error host_in(const std::string& subnet, int host) {
@@ -461,11 +467,7 @@ std::string dnsmasq_config(const network_view& view, const std::string& state_di
 std::string dnsmasq_hosts(const network_view& view) {
   checked_view cv = check(view);
   std::vector<std::string> lines;
-  for (const nic* n : cv.nics) {
-    std::string host = "ip-" + n->private_ip;
-    std::replace(host.begin(), host.end(), '.', '-');
-    lines.push_back(n->mac + "," + n->private_ip + "," + host);
-  }
+  for (const nic* n : cv.nics) lines.push_back(n->mac + "," + n->private_ip + "," + host_name(n->private_ip));
   std::sort(lines.begin(), lines.end());
   std::string out;
   for (const auto& l : lines) out += l + "\n";

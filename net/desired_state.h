@@ -43,6 +43,9 @@ std::vector<std::string> problems(const network_view& view);
 // transaction.
 std::string nft_ruleset(const network_view& view);
 
+// EC2's host name for a private address: "10.16.0.10" -> "ip-10-16-0-10".
+std::string host_name(const std::string& ip);
+
 // The bridge of segment `vni`, where its guests' taps are plugged in.
 std::string bridge_name(uint32_t vni);
 

@@ -1,8 +1,7 @@
 #include "actors/network/host_view.h"
 
 #include "crypto/digest.h"
-
-#include <algorithm>
+#include "net/desired_state.h"
 
 namespace kumo::actors::network {
 
@@ -37,7 +36,7 @@ net::network_view host_view(const state& ledger, const groups_by_id& groups, con
 net::metadata_table metadata_of(const state& ledger, const instance_lookup& instances, const std::string& region) {
   net::metadata_table table;
   for (const auto& [id, n] : ledger.nics) {
-    const auto* inst = instances(id);
+    const auto* inst = instances(n);
     if (!inst || inst->status == instance::lifecycle::terminated) continue;
     const auto& spec = inst->spec;
     net::instance_metadata m;
@@ -51,9 +50,7 @@ net::metadata_table metadata_of(const state& ledger, const instance_lookup& inst
     m.private_ip = n.private_ip;
     m.public_ip = public_ip_of(ledger, id);
     m.mac = n.mac;
-    std::string dashed = n.private_ip;
-    std::replace(dashed.begin(), dashed.end(), '.', '-');
-    m.hostname = "ip-" + dashed + "." + region + ".compute.internal";
+    m.hostname = net::host_name(n.private_ip) + "." + region + ".compute.internal";
     m.security_groups = spec.security_group_names;
     m.key_name = spec.key_name;
     m.public_key = spec.public_key;

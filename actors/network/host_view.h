@@ -29,7 +29,7 @@ using groups_by_id = std::map<std::string, const security_group::state*>;
 net::network_view host_view(const state& ledger, const groups_by_id& groups, const host_settings& host);
 
 // The metadata service's table: one entry per NIC whose instance is known.
-using instance_lookup = std::function<const instance::state*(const std::string& instance_id)>;
+using instance_lookup = std::function<const instance::state*(const nic& n)>;
 net::metadata_table metadata_of(const state& ledger, const instance_lookup& instances, const std::string& region);
 
 }  // namespace kumo::actors::network

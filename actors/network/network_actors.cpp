@@ -155,11 +155,7 @@ void reconcile(controller_actor* self, const setup& s, std::optional<caf::respon
   if (s.plane.metadata)
     s.plane.metadata->update(network::metadata_of(
         ledger_of(m, s.cfg.region),
-        [&](const std::string& iid) -> const instance::state* {
-          const auto& nics = ledger_of(m, s.cfg.region).nics;
-          auto it = nics.find(iid);
-          return it == nics.end() ? nullptr : instance_of(m, it->second);
-        },
+        [&](const network::nic& n) { return instance_of(m, n); },
         s.cfg.region));
   self->request(s.worker, caf::infinite, apply_atom::value, desired_view(m, s))
       .then(

@@ -239,7 +239,7 @@ TEST(Network, MetadataTableHasEachLiveInstanceByPrivateIp) {
   two.spec.instance_id = "i-2";
   two.status = instance::lifecycle::terminated;
   auto table = metadata_of(
-      l.s, [&](const std::string& id) { return id == "i-1" ? &one : id == "i-2" ? &two : nullptr; }, "kumo-1");
+      l.s, [&](const nic& n) { return n.instance_id == "i-1" ? &one : n.instance_id == "i-2" ? &two : nullptr; }, "kumo-1");
   ASSERT_EQ(table.size(), 1u);  // a terminated instance answers nothing
   const auto& m = table.at("10.16.0.10");
   EXPECT_EQ(m.instance_id, "i-1");
