@@ -45,6 +45,7 @@ cloud_actors cloud_actors::spawn(caf::actor_system& sys, persistence::event_stor
   c.network_cfg = network;
   auto na = spawn_network(sys, c.journal, store, std::move(network), std::move(plane));
   c.network = na.ledger;
+  c.segments = na.segments;
   c.network_controller = na.controller;
   return c;
 }
@@ -60,7 +61,7 @@ void cloud_actors::shutdown(caf::actor_system& sys) {
   }
   for (auto* a : {&client_tokens, &compute, &instances, &zones, &accounts_view, &accounts, &keypairs_view,
                   &keypairs, &security_groups_view, &security_groups, &images_view, &images, &storage, &snapshots,
-                  &volumes, &ldap, &users, &groups, &iam_view, &network_controller, &network, &journal}) {
+                  &volumes, &ldap, &users, &groups, &iam_view, &network_controller, &segments, &network, &journal}) {
     if (*a) self->send_exit(*a, caf::exit_reason::user_shutdown);
     *a = nullptr;
   }

@@ -34,7 +34,8 @@ struct cloud_actors {
   caf::actor iam_view;  // IAM directory projection (keys -> users, policies, sharing)
   caf::actor ldap;      // LDAP sync + login (set by kumod when a directory is configured)
   caf::actor network;             // Network aggregate registry (the region's address ledger); null with networking off
-  caf::actor network_controller;  // its reconciler; null with networking off
+  caf::actor segments;            // Segment aggregate registry (one per account and security group); null with networking off
+  caf::actor network_controller;  // its reconciler and read model; null with networking off
   network_config network_cfg;     // what the API allocates from
 
   static cloud_actors spawn(caf::actor_system& sys, persistence::event_store& store,

@@ -9,6 +9,7 @@
 #include "actors/instance/instance.h"
 #include "actors/keypair/keypair.h"
 #include "actors/network/network.h"
+#include "actors/network/segment.h"
 #include "actors/securitygroup/security_group.h"
 #include "actors/storage/snapshot.h"
 #include "actors/storage/volume.h"
@@ -38,6 +39,7 @@ persistence::status decode_any(const persistence::event_record& r) {
   if (kind == iam::user_aggregate::kind) return decode_as<iam::user_aggregate>(r);
   if (kind == iam::group_aggregate::kind) return decode_as<iam::group_aggregate>(r);
   if (kind == network::aggregate::kind) return decode_as<network::aggregate>(r);
+  if (kind == segment::aggregate::kind) return decode_as<segment::aggregate>(r);
   return persistence::status::error(persistence::status_code::corrupt,
                                     "no aggregate owns streams of kind '" + kind + "'");
 }

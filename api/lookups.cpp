@@ -51,10 +51,12 @@ void with_instances(const op_ptr& c, std::function<void(std::vector<actors::inst
             [=](caf::error& e) { service_unavailable(c, e); });
 }
 
-void with_network(const op_ptr& c, std::function<void(const actors::network::state&)> then) {
-  if (!c->cloud->network) return then(actors::network::state{});  // networking off: no addresses at all
-  c->self->request(c->cloud->network, actor_timeout, c->cloud->network_cfg.region, actors::get_state_atom::value)
-      .then([=](actors::network_reply& r) { then(r.state); }, [=](caf::error& e) { service_unavailable(c, e); });
+void with_network(const op_ptr& c, std::function<void(const actors::network::account_network&)> then) {
+  if (!c->cloud->network_controller) return then({});  // networking off: no addresses at all
+  c->self->request(c->cloud->network_controller, actor_timeout, actors::list_network_atom::value, c->account_id,
+                   c->read_floor())
+      .then([=](actors::network::account_network& n) { then(n); },
+            [=](caf::error& e) { service_unavailable(c, e); });
 }
 
 }  // namespace kumo::api

@@ -6,7 +6,7 @@
 #include "actors/compute/compute.h"
 #include "actors/image/image.h"
 #include "actors/keypair/keypair.h"
-#include "actors/network/network.h"
+#include "actors/network/host_view.h"
 #include "actors/securitygroup/security_group.h"
 #include "api/operation.h"
 
@@ -23,8 +23,9 @@ void with_security_groups(const op_ptr& c,
 void with_images(const op_ptr& c, std::function<void(std::vector<actors::image::state>&)> then);
 // The caller's instances, as DescribeInstances sees them.
 void with_instances(const op_ptr& c, std::function<void(std::vector<actors::instance_view>&)> then);
-// The region's address ledger. It holds every account's addresses: callers
-// must only show what belongs to the caller or to instances it may see.
-void with_network(const op_ptr& c, std::function<void(const actors::network::state&)> then);
+// The caller's account's NICs and elastic IPs, read from the network
+// controller's projection (after the caller's own writes). Callers must only
+// show what belongs to instances the caller may see. Empty with networking off.
+void with_network(const op_ptr& c, std::function<void(const actors::network::account_network&)> then);
 
 }  // namespace kumo::api

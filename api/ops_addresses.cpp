@@ -1,8 +1,9 @@
 // AllocateAddress, AssociateAddress, DisassociateAddress, ReleaseAddress,
 // DescribeAddresses (elastic IPs) and ModifyInstanceMetadataOptions.
-// Commands go to the region's Network aggregate (actors/network/network.h),
-// which refuses anything of another account as NotFound; reads come from
-// its state and show only the caller's addresses.
+// Address commands go to the region's Network aggregate
+// (actors/network/network.h), metadata options to the instance's Segment
+// (segment.h); both refuse anything of another account as NotFound. Reads
+// come from the network controller's per-account view.
 #include "api/instance_access.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
@@ -40,11 +41,12 @@ void write_true(const network::state&, xml_writer& w) { w.leaf("return", "true")
 // Runs `then` when the caller may manage the instance named by InstanceId (an
 // IAM user: its own, or one a group policy lets it manage); an instance it
 // cannot see is NotFound, as everywhere.
-void with_managed_instance(const op_ptr& c, const std::string& instance_id, std::function<void()> then) {
+void with_managed_instance(const op_ptr& c, const std::string& instance_id,
+                           std::function<void(const instance::state&)> then) {
   owner_only(c, [=] {
     with_instances(c, [=](std::vector<instance_view>& visible) {
       for (const auto& v : visible)
-        if (v.state.spec.instance_id == instance_id) return then();
+        if (v.state.spec.instance_id == instance_id) return then(v.state);
       c->fail("InvalidInstanceID.NotFound", "The instance ID '" + instance_id.substr(0, 64) + "' does not exist");
     });
   });
@@ -63,10 +65,9 @@ void with_allocation(const op_ptr& c, std::function<void(const network::address&
     return c->fail("MissingParameter", "The request must contain the parameter AllocationId or PublicIp");
   if (allocation_id && !well_formed(*allocation_id, "eipalloc-"))
     return c->fail("InvalidAllocationID.Malformed", "Invalid id: \"" + allocation_id->substr(0, 64) + "\"");
-  with_network(c, [=](const network::state& net) {
-    for (const auto& [id, a] : net.addresses)
-      if (a.account_id == c->account_id && (allocation_id ? id == *allocation_id : a.public_ip == *public_ip))
-        return then(a);
+  with_network(c, [=](const network::account_network& net) {
+    for (const auto& a : net.addresses)
+      if (allocation_id ? a.allocation_id == *allocation_id : a.public_ip == *public_ip) return then(a);
     if (allocation_id)
       return c->fail("InvalidAllocationID.NotFound", "The allocation ID '" + *allocation_id + "' does not exist");
     c->fail("InvalidAddress.NotFound", "The address '" + public_ip->substr(0, 64) + "' is not allocated to this account");
@@ -103,7 +104,7 @@ void associate_address_op(const op_ptr& c) {
   if (!err.code.empty()) return c->fail(err);
   // EC2-classic calls (by PublicIp) always move the address; by AllocationId only when allowed.
   const bool by_ip = !c->params.get("AllocationId");
-  with_managed_instance(c, *instance_id, [=] { with_allocation(c, [=](const network::address& a) {
+  with_managed_instance(c, *instance_id, [=](const instance::state&) { with_allocation(c, [=](const network::address& a) {
     const auto association_id = derived_id(c, "eipassoc", "association-" + a.allocation_id + "-" + *instance_id);
     tell_ledger(c,
                 network::associate_address{c->account_id, a.allocation_id, *instance_id, association_id,
@@ -151,10 +152,9 @@ void describe_addresses(const op_ptr& c) {
   auto ips = c->params.list("PublicIp", err);
   auto ids = ips ? c->params.list("AllocationId", err) : std::nullopt;
   if (!ips || !ids || !err.code.empty()) return c->fail(err);
-  with_network(c, [=](const network::state& net) {
+  with_network(c, [=](const network::account_network& net) {
     std::vector<const network::address*> mine;
-    for (const auto& [_, a] : net.addresses)
-      if (a.account_id == c->account_id) mine.push_back(&a);
+    for (const auto& a : net.addresses) mine.push_back(&a);
     for (const auto& id : *ids)
       if (std::none_of(mine.begin(), mine.end(), [&](auto* a) { return a->allocation_id == id; }))
         return c->fail("InvalidAllocationID.NotFound", "The allocation ID '" + id + "' does not exist");
@@ -164,8 +164,8 @@ void describe_addresses(const op_ptr& c) {
     xml_writer w;
     w.open("addressesSet");
     for (const auto* a : mine) {
-      auto nic = net.nics.find(a->instance_id);
-      const std::string private_ip = nic == net.nics.end() ? "" : nic->second.private_ip;
+      auto nic = net.instances.find(a->instance_id);
+      const std::string private_ip = nic == net.instances.end() ? "" : nic->second.nic.private_ip;
       if (!listed(*ids, a->allocation_id) || !listed(*ips, a->public_ip)) continue;
       if (!matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
             if (f == "allocation-id") return {a->allocation_id};
@@ -201,25 +201,31 @@ void modify_instance_metadata_options(const op_ptr& c) {
     return c->fail("InvalidParameterValue", "HttpEndpoint must be enabled or disabled");
   if (hops && (hops->empty() || hops->size() > 2 || hops->find_first_not_of("0123456789") != std::string::npos))
     return c->fail("InvalidParameterValue", "HttpPutResponseHopLimit must be a whole number from 1 to 64");
-  with_managed_instance(c, *instance_id, [=] { with_network(c, [=](const network::state& net) {
-    auto nic = net.nics.find(*instance_id);
-    if (nic == net.nics.end() || nic->second.account_id != c->account_id)
-      return c->fail("InvalidInstanceID.NotFound", "The instance ID '" + instance_id->substr(0, 64) +
-                                                       "' does not exist or has no network interface");
-    auto options = nic->second.metadata;  // what is not given stays as it is
-    if (tokens) options.tokens_required = *tokens == "required";
-    if (endpoint) options.endpoint_enabled = *endpoint == "enabled";
-    if (hops) options.hop_limit = std::stoi(*hops);
-    tell_ledger(c, network::set_metadata_options{c->account_id, *instance_id, options},
-                [=](const network::state& now, xml_writer& w) {
-                  const auto& m = now.nics.at(*instance_id).metadata;
-                  w.leaf("instanceId", *instance_id).open("instanceMetadataOptions").leaf("state", "applied");
-                  w.leaf("httpTokens", m.tokens_required ? "required" : "optional");
-                  w.leaf("httpPutResponseHopLimit", std::to_string(m.hop_limit));
-                  w.leaf("httpEndpoint", m.endpoint_enabled ? "enabled" : "disabled");
-                  w.close("instanceMetadataOptions");
-                });
-  }); });
+  with_managed_instance(c, *instance_id, [=](const instance::state& inst) {
+    if (!c->cloud->segments)
+      return c->fail("UnsupportedOperation", "This cloud runs without networking (kumod --network=off); "
+                                             "instances have no metadata service to configure");
+    segment::set_metadata_options cmd{*instance_id};
+    if (tokens) cmd.tokens_required = *tokens == "required";
+    if (endpoint) cmd.endpoint_enabled = *endpoint == "enabled";
+    if (hops) cmd.hop_limit = std::stoi(*hops);
+    const auto segment_id = segment::id_of_instance(c->account_id, inst.spec.security_group_ids);
+    c->self->request(c->cloud->segments, actor_timeout, segment_id, segment::command{std::move(cmd)}, c->meta())
+        .then(
+            [=](segment_reply& r) {
+              if (r.error) return c->fail(r.error->code, r.error->message);
+              c->wrote(r.global_seq);
+              const auto& m = r.state.nics.at(*instance_id).metadata;
+              xml_writer w;
+              w.leaf("instanceId", *instance_id).open("instanceMetadataOptions").leaf("state", "applied");
+              w.leaf("httpTokens", m.tokens_required ? "required" : "optional");
+              w.leaf("httpPutResponseHopLimit", std::to_string(m.hop_limit));
+              w.leaf("httpEndpoint", m.endpoint_enabled ? "enabled" : "disabled");
+              w.close("instanceMetadataOptions");
+              c->respond(w);
+            },
+            [=](caf::error& e) { service_unavailable(c, e); });
+  });
 }
 
 }  // namespace

@@ -108,33 +108,40 @@ std::string dns_name(const std::string& ip, const std::string& domain) {
 }
 
 // Addresses, the NIC and the metadata options of an instance with a NIC.
-void write_network(xml_writer& w, const network::nic& n, const std::string& public_ip, const std::string& region) {
+void write_network(xml_writer& w, const instance::launch_spec& spec, const network::instance_network& net,
+                   const std::string& region) {
+  const auto& n = net.nic;
   w.leaf("privateIpAddress", n.private_ip);
-  if (!public_ip.empty()) w.leaf("ipAddress", public_ip);
+  if (!net.public_ip.empty()) w.leaf("ipAddress", net.public_ip);
   w.open("networkInterfaceSet").open("item");
   w.leaf("networkInterfaceId", "eni-" + n.tap.substr(2)).leaf("macAddress", n.mac).leaf("status", "in-use");
   w.leaf("privateIpAddress", n.private_ip).leaf("privateDnsName", dns_name(n.private_ip, region + ".compute.internal"));
-  w.leaf("ownerId", n.account_id).leaf("interfaceType", "interface");
-  if (!public_ip.empty())
-    w.open("association").leaf("publicIp", public_ip).leaf("ipOwnerId", n.account_id).close("association");
-  w.open("groupSet").open("item").leaf("groupId", n.group_id).close("item").close("groupSet");
+  w.leaf("ownerId", spec.account_id).leaf("interfaceType", "interface");
+  if (!net.public_ip.empty())
+    w.open("association").leaf("publicIp", net.public_ip).leaf("ipOwnerId", spec.account_id).close("association");
+  w.open("groupSet").open("item").leaf("groupId", net.group_id).close("item").close("groupSet");
   w.close("item").close("networkInterfaceSet");
   w.open("metadataOptions").leaf("state", "applied").leaf("httpTokens", n.metadata.tokens_required ? "required" : "optional");
   w.leaf("httpPutResponseHopLimit", std::to_string(n.metadata.hop_limit));
   w.leaf("httpEndpoint", n.metadata.endpoint_enabled ? "enabled" : "disabled").close("metadataOptions");
 }
 
+// The instance's NIC, unless it has none (networking off) or is terminated.
+const network::instance_network* live_nic(const instance::state& s, const network::account_network& net) {
+  auto it = net.instances.find(s.spec.instance_id);
+  return it == net.instances.end() || s.status == lifecycle::terminated ? nullptr : &it->second;
+}
+
 void write_instance(xml_writer& w, const instance::state& s, const volumes_by_instance& volumes,
-                    const network::state& net, const std::string& region) {
+                    const network::account_network& net, const std::string& region) {
   const auto& spec = s.spec;
   w.open("item").leaf("instanceId", spec.instance_id).leaf("imageId", spec.image_id);
   write_state(w, "instanceState", s.status);
-  auto nic = net.nics.find(spec.instance_id);
-  const bool has_nic = nic != net.nics.end() && s.status != lifecycle::terminated;
-  const auto public_ip = has_nic ? network::public_ip_of(net, spec.instance_id) : std::string{};
-  w.leaf("privateDnsName", has_nic ? dns_name(nic->second.private_ip, region + ".compute.internal") : "");
+  const auto* nic = live_nic(s, net);
+  const auto public_ip = nic ? nic->public_ip : std::string{};
+  w.leaf("privateDnsName", nic ? dns_name(nic->nic.private_ip, region + ".compute.internal") : "");
   w.leaf("dnsName", dns_name(public_ip, region + ".compute.kumo")).leaf("reason", s.transition_reason);
-  if (has_nic) write_network(w, nic->second, public_ip, region);
+  if (nic) write_network(w, spec, *nic, region);
   if (!spec.key_name.empty()) w.leaf("keyName", spec.key_name);
   w.leaf("amiLaunchIndex", std::to_string(spec.launch_index)).leaf("instanceType", spec.size.instance_type);
   w.leaf("launchTime", iso_time(spec.launch_ms));
@@ -153,7 +160,7 @@ void write_instance(xml_writer& w, const instance::state& s, const volumes_by_in
 
 // One <item> of reservationSet (or the body of RunInstances).
 void write_reservation(xml_writer& w, const std::vector<instance::state>& members, const volumes_by_instance& volumes,
-                       const network::state& net, const std::string& region) {
+                       const network::account_network& net, const std::string& region) {
   const auto& first = members.front().spec;
   w.leaf("reservationId", first.reservation_id).leaf("ownerId", first.account_id);
   write_groups(w, first);
@@ -191,7 +198,7 @@ struct launch_plan {
 };
 
 void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed,
-                std::shared_ptr<const network::state> net) {
+                std::shared_ptr<const network::account_network> net) {
   struct gather {
     std::vector<instance::state> launched;
     size_t waiting = 0;
@@ -239,23 +246,46 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
   }
 }
 
-// With networking, every placed instance gets its NIC (and auto public IP)
-// in the ledger before it is launched, so a node never boots it without one.
-// A crash in between leaves NICs without instances: the network controller
-// releases them.
-void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed) {
+// With networking, every placed instance gets its public side in the ledger
+// (and its segment a lease) and its NIC on the segment before it is
+// launched, so a node never boots it without one. A crash in between leaves
+// NICs and public IPs without instances: the network controller releases them.
+void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed,
+                              uint64_t stale_lease = 0) {
   const auto& net_cfg = c->cloud->network_cfg;
   if (net_cfg.mode == network_mode::off)
-    return launch_all(c, plan, placed, std::make_shared<const network::state>());
-  network::allocate_nics cmd{{}, net_cfg.pools, net_cfg.auto_public_ip, persistence::now_ms()};
-  const auto& group = plan->base.security_group_ids.front();  // EC2-classic: the first group is the segment
-  for (const auto& [instance_id, node] : placed.node_of) cmd.requests.push_back({instance_id, c->account_id, group});
-  c->self->request(c->cloud->network, actor_timeout, net_cfg.region, network::command{std::move(cmd)}, c->meta())
+    return launch_all(c, plan, placed, std::make_shared<const network::account_network>());
+  const auto& group = plan->base.security_group_ids.front();
+  std::vector<std::string> ids;
+  for (const auto& [instance_id, node] : placed.node_of) ids.push_back(instance_id);
+  network::prepare_launch prepare{c->account_id, group,   ids, net_cfg.pools, net_cfg.auto_public_ip,
+                                  persistence::now_ms(), stale_lease};
+  c->self->request(c->cloud->network, actor_timeout, net_cfg.region, network::command{std::move(prepare)}, c->meta())
       .then(
-          [=](network_reply& r) {
-            if (r.error) return c->fail(r.error->code, r.error->message, 500);
-            c->wrote(r.global_seq);
-            launch_all(c, plan, placed, std::make_shared<const network::state>(std::move(r.state)));
+          [=](network_reply& ledger) {
+            if (ledger.error) return c->fail(ledger.error->code, ledger.error->message, 500);
+            c->wrote(ledger.global_seq);
+            const auto* l = network::lease_of(ledger.state, c->account_id, group);
+            if (!l) return c->fail("InternalError", "the network ledger granted no segment for " + group + "; retry", 500);
+            const auto segment_id = segment::id_of_instance(c->account_id, plan->base.security_group_ids);
+            segment::allocate_nics alloc{c->account_id, group, {l->number, l->vni, l->subnet}, ids,
+                                         persistence::now_ms()};
+            c->self->request(c->cloud->segments, actor_timeout, segment_id, segment::command{std::move(alloc)}, c->meta())
+                .then(
+                    [=, number = l->number](segment_reply& seg) {
+                      if (seg.error && seg.error->code == segment::segment_retired_code && stale_lease == 0) {
+                        spdlog::info("rid={} RunInstances: segment {} gave lease {} back; getting a new one",
+                                     c->request_id, segment_id, number);
+                        return allocate_nics_and_launch(c, plan, placed, number);
+                      }
+                      if (seg.error) return c->fail(seg.error->code, seg.error->message, 500);
+                      c->wrote(seg.global_seq);
+                      network::segments_by_id segments{{segment_id, &seg.state}};
+                      launch_all(c, plan, placed,
+                                 std::make_shared<const network::account_network>(
+                                     network::account_view(ledger.state, segments, c->account_id)));
+                    },
+                    [=](caf::error& e) { service_unavailable(c, e); });
           },
           [=](caf::error& e) { service_unavailable(c, e); });
 }
@@ -413,12 +443,12 @@ std::vector<std::string> filter_values(const instance::state& s, const std::stri
 }
 
 // DescribeInstances also filters on addresses, which live in the network ledger.
-std::vector<std::string> filter_values(const instance::state& s, const network::state& net, const std::string& f) {
-  if (f == "private-ip-address" || f == "network-interface.addresses.private-ip-address") {
-    auto nic = net.nics.find(s.spec.instance_id);
-    return nic == net.nics.end() ? std::vector<std::string>{} : std::vector<std::string>{nic->second.private_ip};
-  }
-  if (f == "ip-address") return {network::public_ip_of(net, s.spec.instance_id)};
+std::vector<std::string> filter_values(const instance::state& s, const network::account_network& net,
+                                       const std::string& f) {
+  const auto* nic = live_nic(s, net);
+  if (f == "private-ip-address" || f == "network-interface.addresses.private-ip-address")
+    return nic ? std::vector<std::string>{nic->nic.private_ip} : std::vector<std::string>{};
+  if (f == "ip-address") return nic ? std::vector<std::string>{nic->public_ip} : std::vector<std::string>{};
   return filter_values(s, f);
 }
 
@@ -435,7 +465,7 @@ void describe_instances(const op_ptr& c) {
   auto ids = instance_ids(c, false);
   if (!ids) return;
   with_instances(c, [=](instances& all_instances) {
-   with_network(c, [=, all = std::move(all_instances)](const network::state& net) {
+   with_network(c, [=, all = std::move(all_instances)](const network::account_network& net) {
     if (!named_instances(c, all, *ids)) return;
     std::vector<const instance::state*> selected;
     volumes_by_instance volumes;

@@ -1,6 +1,6 @@
 #include "actors/compute/compute.h"
 
-#include "actors/network/network.h"
+#include "actors/network/segment.h"
 #include "actors/runtime/aggregate.h"
 #include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
@@ -34,12 +34,12 @@ struct node_entry {
 // cluster; they are not checkpointed (nodes re-register, reports repeat).
 struct compute_model {
   static constexpr const char* name = "compute";
-  static constexpr uint32_t state_version = 3;
+  static constexpr uint32_t state_version = 4;
 
   aggregate_view<instance::aggregate> instances;
-  // The address ledger, for each instance's NIC. RunInstances records the
+  // The network segments, for each instance's NIC. RunInstances records the
   // NIC before the instance, so the launch event re-pushes with it.
-  aggregate_view<network::aggregate> network;
+  aggregate_view<segment::aggregate> segments;
   storage::attachment_index attachments;  // volumes attached to instances
   std::map<std::string, std::set<std::string>> by_node;  // node id -> aggregate ids
   std::map<std::string, std::string> by_instance_id;     // i-... -> aggregate id
@@ -58,7 +58,7 @@ struct compute_model {
   void apply(const persistence::event_record& r) {
     static const std::string prefix = std::string(instance::aggregate::kind) + "/";
     instances.apply(r);
-    network.apply(r);
+    segments.apply(r);
     for (const auto& instance_id : attachments.apply(r)) {
       auto it = by_instance_id.find(instance_id);
       if (const auto* s = it == by_instance_id.end() ? nullptr : instances.find(it->second))
@@ -75,14 +75,14 @@ struct compute_model {
   }
 
   std::string save() const {
-    return nlohmann::json{{"instances", instances.save()}, {"volumes", attachments.save()}, {"network", network.save()}}
+    return nlohmann::json{{"instances", instances.save()}, {"volumes", attachments.save()}, {"segments", segments.save()}}
         .dump();
   }
   bool load(const std::string& text) {
     auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("instances") || !j.contains("volumes") || !j.contains("network")) return false;
+    if (!j.is_object() || !j.contains("instances") || !j.contains("volumes") || !j.contains("segments")) return false;
     if (!instances.load(j["instances"].get<std::string>()) || !attachments.load(j["volumes"].get<std::string>()) ||
-        !network.load(j["network"].get<std::string>()))
+        !segments.load(j["segments"].get<std::string>()))
       return false;
     instances.for_each([&](const std::string& id, const instance::state& s) { index(id, s); });
     return true;
@@ -123,6 +123,14 @@ bool forgotten(const instance::state& s, const compute_config& cfg) {
              std::chrono::duration_cast<std::chrono::milliseconds>(cfg.terminated_visible).count();
 }
 
+// The instance's NIC and the segment it is on, when it has one.
+std::pair<const segment::state*, const segment::nic*> nic_of(const compute_model& m, const instance::launch_spec& spec) {
+  const auto* seg = m.segments.find(segment::id_of_instance(spec.account_id, spec.security_group_ids));
+  if (!seg || !seg->active()) return {};
+  auto it = seg->nics.find(spec.instance_id);
+  return it == seg->nics.end() ? std::pair<const segment::state*, const segment::nic*>{} : std::pair{seg, &it->second};
+}
+
 // Sends a node its full desired set.
 void push(controller_actor* self, const std::string& node_id, const compute_config& cfg) {
   auto& m = self->state.model;
@@ -132,13 +140,11 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
   for (const auto& id : m.by_node[node_id])
     if (const auto* s = m.instances.find(id); s && !forgotten(*s, cfg)) {
       a.instances.push_back(desired_of(*s));
-      if (cfg.attach_nics) m.network.for_each([&](const std::string&, const network::state& ledger) {
-        if (auto nic = ledger.nics.find(s->spec.instance_id); nic != ledger.nics.end()) {
-          a.instances.back().nic_mac = nic->second.mac;
-          a.instances.back().nic_bridge = net::bridge_name(nic->second.vni);
-          a.instances.back().nic_tap = nic->second.tap;
-        }
-      });
+      if (auto [seg, nic] = nic_of(m, s->spec); cfg.attach_nics && nic) {
+        a.instances.back().nic_mac = nic->mac;
+        a.instances.back().nic_bridge = net::bridge_name(seg->current.vni);
+        a.instances.back().nic_tap = nic->tap;
+      }
       a.instances.back().volumes = storage::desired_volumes(m.attachments.of_instance(s->spec.instance_id));
     }
   self->send(node->second.handle, assign_atom::value, std::move(a));

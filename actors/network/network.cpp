@@ -16,22 +16,29 @@ namespace kumo::actors::network {
 using json = nlohmann::json;
 using decision_t = decision<aggregate>;
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(segment, account_id, group_id, vni, index, subnet)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(metadata_options, tokens_required, hop_limit, endpoint_enabled)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic, instance_id, account_id, group_id, vni, private_ip, mac, tap,
-                                   auto_public_ip, metadata, allocated_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease, account_id, group_id, number, vni, index, subnet, granted_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(attachment, account_id, group_id, auto_public_ip, at_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address, allocation_id, account_id, public_ip, instance_id, association_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, segments, nics, addresses, nic_serial)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(segment_allocated, seg)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(segment_released, vni)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic_allocated, n, serial)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic_released, instance_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, leases, instances, addresses, lease_serial)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease_granted, l)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease_released, l)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(instance_attached, instance_id, a)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(instance_detached, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_allocated, allocation_id, account_id, public_ip)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_associated, allocation_id, association_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_disassociated, allocation_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_released, allocation_id)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(metadata_options_set, instance_id, options)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(repaired, host, what, at_ms)
+
+KUMO_EVENT_NAME(lease_granted)
+KUMO_EVENT_NAME(lease_released)
+KUMO_EVENT_NAME(instance_attached)
+KUMO_EVENT_NAME(instance_detached)
+KUMO_EVENT_NAME(address_allocated)
+KUMO_EVENT_NAME(address_associated)
+KUMO_EVENT_NAME(address_disassociated)
+KUMO_EVENT_NAME(address_released)
+KUMO_EVENT_NAME(repaired)
 
 namespace {
 
@@ -61,20 +68,11 @@ std::optional<std::pair<uint32_t, uint32_t>> private_blocks(const std::string& c
   return std::make_pair(*base & mask, uint32_t{1} << (24 - bits));
 }
 
-// Guests get .10 and up; .1 is the gateway on the bridge.
-constexpr int first_host = 10, last_host = 254;
-
-std::string mac_of(uint64_t serial) {
-  return fmt::format("d0:0d:{:02x}:{:02x}:{:02x}:{:02x}", (serial >> 24) & 255, (serial >> 16) & 255,
-                     (serial >> 8) & 255, serial & 255);
-}
-std::string tap_of(uint64_t serial) { return fmt::format("kt{:013x}", serial); }
-
 std::set<std::string> public_ips_in_use(const state& s) {
   std::set<std::string> used;
   for (const auto& [_, a] : s.addresses) used.insert(a.public_ip);
-  for (const auto& [_, n] : s.nics)
-    if (!n.auto_public_ip.empty()) used.insert(n.auto_public_ip);
+  for (const auto& [_, a] : s.instances)
+    if (!a.auto_public_ip.empty()) used.insert(a.auto_public_ip);
   return used;
 }
 
@@ -93,7 +91,7 @@ const address* association_of(const state& s, const std::string& instance_id) {
   return nullptr;
 }
 
-decision_t allocate(const state& s, const allocate_nics& cmd) {
+decision_t prepare(const state& s, const prepare_launch& cmd) {
   auto blocks = private_blocks(cmd.from.private_cidr);
   if (!blocks)
     return decision_t::refuse("InternalError", "the private range '" + cmd.from.private_cidr +
@@ -105,57 +103,43 @@ decision_t allocate(const state& s, const allocate_nics& cmd) {
     work = aggregate::apply(std::move(work), e);
     out.events.push_back(std::move(e));
   };
-  for (const auto& req : cmd.requests) {
-    if (work.nics.count(req.instance_id)) continue;
-    const segment* seg = segment_of(work, req.account_id, req.group_id);
-    if (!seg) {
-      std::set<uint32_t> indexes;
-      for (const auto& [_, g] : work.segments) indexes.insert(g.index);
-      uint32_t vni = cmd.from.vni_first;
-      while (vni <= cmd.from.vni_last && work.segments.count(vni)) ++vni;
-      uint32_t index = 0;
-      while (index < blocks->second && indexes.count(index)) ++index;
-      if (vni > cmd.from.vni_last || index >= blocks->second)
-        return decision_t::refuse("InsufficientAddressCapacity",
-                                  "no network segment is free for security group " + req.group_id +
-                                      " (segment ids " + std::to_string(cmd.from.vni_first) + "-" +
-                                      std::to_string(cmd.from.vni_last) + ", private range " +
-                                      cmd.from.private_cidr + "); terminate instances of unused groups");
-      emit(segment_allocated{{req.account_id, req.group_id, vni, index,
-                              ipv4_text(blocks->first + index * 256) + "/24"}});
-      seg = segment_of(work, req.account_id, req.group_id);
-    }
-    std::set<std::string> taken;
-    for (const auto& [_, n] : work.nics)
-      if (n.vni == seg->vni) taken.insert(n.private_ip);
-    auto base = *ipv4(seg->subnet.substr(0, seg->subnet.find('/')));
-    std::string ip;
-    for (int host = first_host; host <= last_host && ip.empty(); ++host)
-      if (!taken.count(ipv4_text(base + host))) ip = ipv4_text(base + host);
-    if (ip.empty())
-      return decision_t::refuse("InsufficientAddressCapacity", "segment " + seg->subnet + " of security group " +
-                                                                   req.group_id + " has no free address");
-    nic n{req.instance_id, req.account_id, req.group_id, seg->vni, ip, mac_of(work.nic_serial + 1),
-          tap_of(work.nic_serial + 1), {}, {}, cmd.at_ms};
+  if (const auto* l = lease_of(work, cmd.account_id, cmd.group_id); l && l->number == cmd.stale_lease)
+    emit(lease_released{*l});
+  if (!lease_of(work, cmd.account_id, cmd.group_id)) {
+    // Subnets are compared as text, not by index, so a changed --net-private
+    // never hands out a /24 a live segment still has.
+    std::set<std::string> subnets;
+    for (const auto& [_, l] : work.leases) subnets.insert(l.subnet);
+    uint32_t vni = cmd.from.vni_first;
+    while (vni <= cmd.from.vni_last && work.leases.count(vni)) ++vni;
+    uint32_t index = 0;
+    auto subnet_of = [&](uint32_t i) { return ipv4_text(blocks->first + i * 256) + "/24"; };
+    while (index < blocks->second && subnets.count(subnet_of(index))) ++index;
+    if (vni > cmd.from.vni_last || index >= blocks->second)
+      return decision_t::refuse("InsufficientAddressCapacity",
+                                "no network segment is free for security group " + cmd.group_id + " (segment ids " +
+                                    std::to_string(cmd.from.vni_first) + "-" + std::to_string(cmd.from.vni_last) +
+                                    ", private range " + cmd.from.private_cidr +
+                                    "); terminate instances of unused groups");
+    emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, index, subnet_of(index), cmd.at_ms}});
+  }
+  for (const auto& id : cmd.instance_ids) {
+    if (work.instances.count(id)) continue;
+    attachment a{cmd.account_id, cmd.group_id, {}, cmd.at_ms};
     if (cmd.auto_public_ip) {
-      if (auto pub = free_public_ip(cmd.from, public_ips_in_use(work))) n.auto_public_ip = *pub;
+      if (auto pub = free_public_ip(cmd.from, public_ips_in_use(work))) a.auto_public_ip = *pub;
       // No free public address: the instance still gets its private one, as on EC2-classic.
     }
-    emit(nic_allocated{n, work.nic_serial + 1});
+    emit(instance_attached{id, a});
   }
   return out;
 }
 
-decision_t release(const state& s, const release_nic& cmd) {
-  auto it = s.nics.find(cmd.instance_id);
-  if (it == s.nics.end()) return {};
+decision_t release(const state& s, const release_instance& cmd) {
+  if (!s.instances.count(cmd.instance_id)) return {};
   decision_t out;
   if (const auto* a = association_of(s, cmd.instance_id)) out.events.push_back(address_disassociated{a->allocation_id});
-  out.events.push_back(nic_released{cmd.instance_id});
-  bool last_on_segment = std::none_of(s.nics.begin(), s.nics.end(), [&](const auto& kv) {
-    return kv.first != cmd.instance_id && kv.second.vni == it->second.vni;
-  });
-  if (last_on_segment) out.events.push_back(segment_released{it->second.vni});
+  out.events.push_back(instance_detached{cmd.instance_id});
   return out;
 }
 
@@ -172,8 +156,8 @@ decision_t associate(const state& s, const associate_address& cmd) {
   auto found = owned_address(s, cmd.account_id, cmd.allocation_id);
   if (auto* e = std::get_if<api_error>(&found)) return decision_t::refuse(e->code, e->message);
   const address& a = *std::get<const address*>(found);
-  auto n = s.nics.find(cmd.instance_id);
-  if (n == s.nics.end() || n->second.account_id != cmd.account_id)
+  auto n = s.instances.find(cmd.instance_id);
+  if (n == s.instances.end() || n->second.account_id != cmd.account_id)
     return decision_t::refuse("InvalidInstanceID.NotFound",
                               "The instance ID '" + cmd.instance_id + "' does not exist or has no network interface");
   if (a.instance_id == cmd.instance_id) return {};  // already so: a retry
@@ -210,15 +194,16 @@ decision_t release_addr(const state& s, const release_address& cmd) {
 
 }  // namespace
 
-std::string public_ip_of(const state& s, const std::string& instance_id) {
+std::string public_ip_of(const state& s, const std::string& account_id, const std::string& instance_id) {
+  auto it = s.instances.find(instance_id);
+  if (it == s.instances.end() || it->second.account_id != account_id) return {};
   if (const auto* a = association_of(s, instance_id)) return a->public_ip;
-  auto it = s.nics.find(instance_id);
-  return it == s.nics.end() ? std::string{} : it->second.auto_public_ip;
+  return it->second.auto_public_ip;
 }
 
-const segment* segment_of(const state& s, const std::string& account_id, const std::string& group_id) {
-  for (const auto& [_, g] : s.segments)
-    if (g.account_id == account_id && g.group_id == group_id) return &g;
+const lease* lease_of(const state& s, const std::string& account_id, const std::string& group_id) {
+  for (const auto& [_, l] : s.leases)
+    if (l.account_id == account_id && l.group_id == group_id) return &l;
   return nullptr;
 }
 
@@ -227,8 +212,13 @@ bool aggregate::valid_id(const std::string& id) { return valid_plain_name(id); }
 decision_t aggregate::decide(const std::string&, const state& s, const command& c) {
   return std::visit(
       overloaded{
-          [&](const allocate_nics& cmd) { return allocate(s, cmd); },
-          [&](const release_nic& cmd) { return release(s, cmd); },
+          [&](const prepare_launch& cmd) { return prepare(s, cmd); },
+          [&](const release_instance& cmd) { return release(s, cmd); },
+          [&](const release_lease& cmd) -> decision_t {
+            const auto* l = lease_of(s, cmd.account_id, cmd.group_id);
+            if (!l || l->number != cmd.number) return {};  // already let go
+            return {{lease_released{*l}}, {}};
+          },
           [&](const allocate_address& cmd) -> decision_t {
             if (auto it = s.addresses.find(cmd.allocation_id); it != s.addresses.end())
               return it->second.account_id == cmd.account_id
@@ -253,18 +243,6 @@ decision_t aggregate::decide(const std::string&, const state& s, const command& 
           [&](const associate_address& cmd) { return associate(s, cmd); },
           [&](const disassociate_address& cmd) { return disassociate(s, cmd); },
           [&](const release_address& cmd) { return release_addr(s, cmd); },
-          [&](const set_metadata_options& cmd) -> decision_t {
-            auto it = s.nics.find(cmd.instance_id);
-            if (it == s.nics.end() || it->second.account_id != cmd.account_id)
-              return decision_t::refuse("InvalidInstanceID.NotFound",
-                                        "The instance ID '" + cmd.instance_id + "' does not exist");
-            if (cmd.options.hop_limit < 1 || cmd.options.hop_limit > 64)
-              return decision_t::refuse("InvalidParameterValue",
-                                        "HttpPutResponseHopLimit must be between 1 and 64, got " +
-                                            std::to_string(cmd.options.hop_limit));
-            if (it->second.metadata == cmd.options) return {};
-            return {{metadata_options_set{cmd.instance_id, cmd.options}}, {}};
-          },
           [&](const record_repair& cmd) -> decision_t { return {{repaired{cmd.host, cmd.what, cmd.at_ms}}, {}}; },
       },
       c);
@@ -273,13 +251,13 @@ decision_t aggregate::decide(const std::string&, const state& s, const command& 
 state aggregate::apply(state s, const event& e) {
   s.exists = true;
   std::visit(overloaded{
-                 [&](const segment_allocated& ev) { s.segments[ev.seg.vni] = ev.seg; },
-                 [&](const segment_released& ev) { s.segments.erase(ev.vni); },
-                 [&](const nic_allocated& ev) {
-                   s.nics[ev.n.instance_id] = ev.n;
-                   s.nic_serial = std::max(s.nic_serial, ev.serial);
+                 [&](const lease_granted& ev) {
+                   s.leases[ev.l.vni] = ev.l;
+                   s.lease_serial = std::max(s.lease_serial, ev.l.number);
                  },
-                 [&](const nic_released& ev) { s.nics.erase(ev.instance_id); },
+                 [&](const lease_released& ev) { s.leases.erase(ev.l.vni); },
+                 [&](const instance_attached& ev) { s.instances[ev.instance_id] = ev.a; },
+                 [&](const instance_detached& ev) { s.instances.erase(ev.instance_id); },
                  [&](const address_allocated& ev) {
                    s.addresses[ev.allocation_id] = {ev.allocation_id, ev.account_id, ev.public_ip, {}, {}};
                  },
@@ -294,60 +272,16 @@ state aggregate::apply(state s, const event& e) {
                    a.association_id.clear();
                  },
                  [&](const address_released& ev) { s.addresses.erase(ev.allocation_id); },
-                 [&](const metadata_options_set& ev) {
-                   if (auto it = s.nics.find(ev.instance_id); it != s.nics.end()) it->second.metadata = ev.options;
-                 },
                  [&](const repaired&) {},  // audit only
              },
              e);
   return s;
 }
 
-namespace {
-template <class E>
-constexpr const char* type_name();
-#define KUMO_NETWORK_EVENT(T) \
-  template <>                 \
-  constexpr const char* type_name<T>() { return #T; }
-KUMO_NETWORK_EVENT(segment_allocated)
-KUMO_NETWORK_EVENT(segment_released)
-KUMO_NETWORK_EVENT(nic_allocated)
-KUMO_NETWORK_EVENT(nic_released)
-KUMO_NETWORK_EVENT(address_allocated)
-KUMO_NETWORK_EVENT(address_associated)
-KUMO_NETWORK_EVENT(address_disassociated)
-KUMO_NETWORK_EVENT(address_released)
-KUMO_NETWORK_EVENT(metadata_options_set)
-KUMO_NETWORK_EVENT(repaired)
-#undef KUMO_NETWORK_EVENT
-
-// Decodes `j` as the alternative of `event` whose type name is `type`.
-template <size_t I = 0>
-bool decode_as(const std::string& type, const json& j, event& out) {
-  if constexpr (I == std::variant_size_v<event>) {
-    return false;
-  } else {
-    using E = std::variant_alternative_t<I, event>;
-    if (type == type_name<E>()) {
-      out = j.get<E>();
-      return true;
-    }
-    return decode_as<I + 1>(type, j, out);
-  }
-}
-}  // namespace
-
-persistence::new_event aggregate::encode(const event& e) {
-  return std::visit(
-      [](const auto& ev) {
-        using E = std::decay_t<decltype(ev)>;
-        return persistence::new_event{type_name<E>(), 1, json(ev).dump()};
-      },
-      e);
-}
+persistence::new_event aggregate::encode(const event& e) { return encode_variant_event(e); }
 
 persistence::status aggregate::decode(const persistence::event_record& r, event& out) {
-  return decode_json_event(r, kind, [&](const json& j) { return decode_as(r.type, j, out); });
+  return decode_json_event(r, kind, [&](const json& j) { return decode_variant_event(r.type, j, out); });
 }
 
 std::string aggregate::save(const state& s) { return save_json_state(s); }

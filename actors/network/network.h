@@ -1,10 +1,12 @@
-// The Network aggregate: the address ledger of one region, EC2-classic
-// managed networking as Eucalyptus had it. It owns every allocation that must
-// never be given out twice: a segment (VXLAN/VLAN id and a /24) per (account,
-// security group), a NIC (private IP, MAC, tap) per instance, public IPs
-// (elastic and auto-assigned) and their associations. The data plane of every
-// host is computed from this state (see actors/network/network_controller.h
-// and net/), never kept anywhere else. Aggregate id: the region name.
+// The Network aggregate: the ledger of one region, EC2-classic managed
+// networking as Eucalyptus had it. It owns every allocation that must never
+// be given out twice across the region: the lease of a segment id
+// (VXLAN/VLAN id) and a /24 for each (account, security group), and public
+// IPs (elastic and auto-assigned) with their associations. Each segment's
+// private addresses belong to its own Segment aggregate (segment.h). The
+// data plane of every host is computed from these states (see
+// network_actors.h and net/), never kept anywhere else. Aggregate id: the
+// region name.
 #pragma once
 
 #include "actors/runtime/decision.h"
@@ -33,35 +35,26 @@ struct pools {
 // from taking the whole pool).
 constexpr size_t max_addresses_per_account = 5;
 
-struct segment {
+// A segment's hold on a segment id and a /24 (see segment.h for the segment).
+struct lease {
   std::string account_id;
   std::string group_id;
+  uint64_t number = 0;  // never reused: the segment only takes a lease newer than the one it gave back
   uint32_t vni = 0;
-  uint32_t index = 0;  // which /24 of the private range
-  std::string subnet;  // "10.16.3.0/24": fixed at allocation, whatever the flags say later
-  bool operator==(const segment&) const = default;
+  uint32_t index = 0;   // which /24 of the private range
+  std::string subnet;   // "10.16.3.0/24": fixed at grant, whatever the flags say later
+  int64_t granted_ms = 0;
+  bool operator==(const lease&) const = default;
 };
 
-// IMDS settings of one instance (ModifyInstanceMetadataOptions).
-struct metadata_options {
-  bool tokens_required = false;  // HttpTokens=required
-  int hop_limit = 1;             // HttpPutResponseHopLimit, 1..64
-  bool endpoint_enabled = true;  // HttpEndpoint
-  bool operator==(const metadata_options&) const = default;
-};
-
-struct nic {
-  std::string instance_id;
+// An instance with networking: its account, its segment's group and the
+// public IP it got at launch.
+struct attachment {
   std::string account_id;
   std::string group_id;
-  uint32_t vni = 0;
-  std::string private_ip;
-  std::string mac;
-  std::string tap;
-  std::string auto_public_ip;  // assigned at launch; replaced while an elastic IP is associated
-  metadata_options metadata;
-  int64_t allocated_ms = 0;
-  bool operator==(const nic&) const = default;
+  std::string auto_public_ip;  // empty: none; an associated elastic IP takes precedence
+  int64_t at_ms = 0;
+  bool operator==(const attachment&) const = default;
 };
 
 struct address {
@@ -74,22 +67,28 @@ struct address {
 };
 
 // ---- Commands
-struct nic_request {
-  std::string instance_id;
+// Before RunInstances launches: the lease of the instances' segment (granted
+// when the group has none) and each instance's attachment (instances that
+// have one keep it, so a retry is harmless). All or nothing. `stale_lease`:
+// the segment refused that lease as given back; it is let go first.
+struct prepare_launch {
   std::string account_id;
-  std::string group_id;  // the instance's first security group names its segment
-};
-// Gives every listed instance a NIC (instances that have one keep it, so a
-// retry is harmless). All or nothing.
-struct allocate_nics {
-  std::vector<nic_request> requests;
+  std::string group_id;  // the instances' first security group names their segment
+  std::vector<std::string> instance_ids;
   pools from;
   bool auto_public_ip = false;
   int64_t at_ms = 0;
+  uint64_t stale_lease = 0;
 };
-// The instance is gone: its NIC, auto public IP and association go too.
-struct release_nic {
+// The instance is gone: its auto public IP and association go too.
+struct release_instance {
   std::string instance_id;
+};
+// The segment gave lease `number` back (segment::retire): free its id and /24.
+struct release_lease {
+  std::string account_id;
+  std::string group_id;
+  uint64_t number = 0;
 };
 struct allocate_address {
   std::string account_id;
@@ -111,32 +110,27 @@ struct release_address {
   std::string account_id;
   std::string allocation_id;
 };
-struct set_metadata_options {
-  std::string account_id;
-  std::string instance_id;
-  metadata_options options;
-};
 // A data plane repaired drift between the kernel and this ledger (audit).
 struct record_repair {
   std::string host;
   std::string what;
   int64_t at_ms = 0;
 };
-using command = std::variant<allocate_nics, release_nic, allocate_address, associate_address,
-                             disassociate_address, release_address, set_metadata_options, record_repair>;
+using command = std::variant<prepare_launch, release_instance, release_lease, allocate_address,
+                             associate_address, disassociate_address, release_address, record_repair>;
 
 // ---- Events
-struct segment_allocated {
-  segment seg;
+struct lease_granted {
+  lease l;
 };
-struct segment_released {
-  uint32_t vni = 0;
+struct lease_released {
+  lease l;  // all of it, so an audit of the group or the segment id finds it
 };
-struct nic_allocated {
-  nic n;
-  uint64_t serial = 0;  // the tap/MAC counter it used
+struct instance_attached {
+  std::string instance_id;
+  attachment a;
 };
-struct nic_released {
+struct instance_detached {
   std::string instance_id;
 };
 struct address_allocated {
@@ -155,33 +149,29 @@ struct address_disassociated {
 struct address_released {
   std::string allocation_id;
 };
-struct metadata_options_set {
-  std::string instance_id;
-  metadata_options options;
-};
 struct repaired {
   std::string host;
   std::string what;
   int64_t at_ms = 0;
 };
-using event = std::variant<segment_allocated, segment_released, nic_allocated, nic_released, address_allocated,
-                           address_associated, address_disassociated, address_released, metadata_options_set,
-                           repaired>;
+using event = std::variant<lease_granted, lease_released, instance_attached, instance_detached, address_allocated,
+                           address_associated, address_disassociated, address_released, repaired>;
 
 // ---- State
 struct state {
   bool exists = false;
-  std::map<uint32_t, segment> segments;    // by vni
-  std::map<std::string, nic> nics;         // by instance id
-  std::map<std::string, address> addresses;  // by allocation id
-  uint64_t nic_serial = 0;                 // taps and MACs are never reused
+  std::map<uint32_t, lease> leases;              // by vni
+  std::map<std::string, attachment> instances;  // by instance id
+  std::map<std::string, address> addresses;     // by allocation id
+  uint64_t lease_serial = 0;                    // lease numbers are never reused
   bool operator==(const state&) const = default;
 };
 
-// The public IP an instance answers on: its elastic IP, else its auto one.
-std::string public_ip_of(const state& s, const std::string& instance_id);
-// The segment of (account, group), or nullptr.
-const segment* segment_of(const state& s, const std::string& account_id, const std::string& group_id);
+// The public IP an instance of the account answers on: its elastic IP, else
+// its auto one.
+std::string public_ip_of(const state& s, const std::string& account_id, const std::string& instance_id);
+// The live lease of (account, group), or nullptr.
+const lease* lease_of(const state& s, const std::string& account_id, const std::string& group_id);
 
 struct aggregate {
   using state = network::state;

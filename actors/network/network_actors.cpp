@@ -17,26 +17,30 @@ using apply_atom = caf::atom_constant<caf::atom("netapply")>;
 using resync_atom = caf::atom_constant<caf::atom("netresync")>;
 constexpr auto request_timeout = std::chrono::seconds(30);
 
-// The read model: the ledger, the instances and the security groups, folded
-// from the log. `dirty` says the desired view may have changed.
+// The read model: the ledger, the segments, the instances and the security
+// groups, folded from the log. `dirty` says the desired view may have changed.
 struct network_model {
   static constexpr const char* name = "network";
-  static constexpr uint32_t state_version = 1;
+  static constexpr uint32_t state_version = 2;
 
   aggregate_view<network::aggregate> ledger;
+  aggregate_view<segment::aggregate> segments;
   aggregate_view<instance::aggregate> instances;
   aggregate_view<security_group::aggregate> groups;
   // Runtime only, not checkpointed:
   bool dirty = true;
   bool applying = false;            // a reconcile is with the data plane
   bool again = false;               // ... and another is due when it returns
-  std::set<std::string> releasing;  // NICs with a release on its way
+  std::set<std::string> releasing;  // what has a release on its way ("nic:", "instance:", "retire:", "lease:")
 
   void apply(const persistence::event_record& r) {
     auto kind = r.stream.substr(0, r.stream.find('/'));
     if (kind == network::aggregate::kind) {
       ledger.apply(r);
       dirty |= r.type != "repaired";  // recording a repair changes nothing to apply
+    } else if (kind == segment::aggregate::kind) {
+      segments.apply(r);
+      dirty = true;
     } else if (kind == instance::aggregate::kind) {
       instances.apply(r);
       dirty = true;
@@ -46,14 +50,19 @@ struct network_model {
     }
   }
   std::string save() const {
-    return nlohmann::json{{"ledger", ledger.save()}, {"instances", instances.save()}, {"groups", groups.save()}}
+    return nlohmann::json{{"ledger", ledger.save()},
+                          {"segments", segments.save()},
+                          {"instances", instances.save()},
+                          {"groups", groups.save()}}
         .dump();
   }
   bool load(const std::string& text) {
     auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("ledger") || !j.contains("instances") || !j.contains("groups")) return false;
-    return ledger.load(j["ledger"].get<std::string>()) && instances.load(j["instances"].get<std::string>()) &&
-           groups.load(j["groups"].get<std::string>());
+    if (!j.is_object() || !j.contains("ledger") || !j.contains("segments") || !j.contains("instances") ||
+        !j.contains("groups"))
+      return false;
+    return ledger.load(j["ledger"].get<std::string>()) && segments.load(j["segments"].get<std::string>()) &&
+           instances.load(j["instances"].get<std::string>()) && groups.load(j["groups"].get<std::string>());
   }
 };
 
@@ -65,8 +74,15 @@ const network::state& ledger_of(const network_model& m, const std::string& regio
   return s ? *s : empty;
 }
 
-const instance::state* instance_of(const network_model& m, const network::nic& n) {
-  return m.instances.find(instance::aggregate_id(n.account_id, n.instance_id));
+const instance::state* instance_of(const network_model& m, const std::string& account_id,
+                                   const std::string& instance_id) {
+  return m.instances.find(instance::aggregate_id(account_id, instance_id));
+}
+
+network::segments_by_id segments_of(const network_model& m) {
+  network::segments_by_id out;
+  m.segments.for_each([&](const std::string& id, const segment::state& s) { out[id] = &s; });
+  return out;
 }
 
 // Blocking kernel work happens here, never in the controller.
@@ -79,50 +95,90 @@ caf::behavior dataplane_worker(caf::event_based_actor*, std::shared_ptr<net::dat
 struct setup {
   network_config cfg;
   caf::actor ledger;
+  caf::actor segments;
   caf::actor worker;  // null in ledger mode
   host_plane plane;
 };
 
-void tell_ledger(controller_actor* self, const setup& s, network::command cmd, const std::string& what) {
-  self->request(s.ledger, request_timeout, s.cfg.region, std::move(cmd),
-                request_meta{"kumo:network/" + s.cfg.host_id, what})
-      .then([=](network_reply& r) {
-              if (r.error) spdlog::warn("network {}: {} refused: {}", s.cfg.region, what, r.error->message);
-            },
-            [=](caf::error& e) {
-              spdlog::warn("network {}: {} failed: {}", s.cfg.region, what, self->system().render(e));
-            });
+// Sends `cmd` to `registry`. With a `once` key, not while the same key is
+// still on its way (the controller asks again on every pass until the log
+// shows it done). A refusal or failure is logged; the next pass tries again.
+template <class Reply, class Command>
+void send(controller_actor* self, const setup& s, const caf::actor& registry, const std::string& id, Command cmd,
+          const std::string& what, const std::string& once = {}) {
+  auto& releasing = self->state.model.releasing;
+  if (!once.empty() && !releasing.insert(once).second) return;
+  if (!once.empty()) spdlog::info("network {}: {}", s.cfg.region, what);
+  auto done = [=] {
+    if (!once.empty()) self->state.model.releasing.erase(once);
+  };
+  self->request(registry, request_timeout, id, std::move(cmd), request_meta{"kumo:network/" + s.cfg.host_id, what})
+      .then(
+          [=](Reply& r) {
+            done();
+            if (r.error) spdlog::info("network {}: {}: refused: {}", s.cfg.region, what, r.error->message);
+          },
+          [=](caf::error& e) {
+            done();
+            spdlog::warn("network {}: {}: failed: {}; retried", s.cfg.region, what, self->system().render(e));
+          });
 }
 
-// NICs whose instance is terminated, or never appeared (a crash between the
-// NIC and the launch), go back to the pool.
-void release_unused_nics(controller_actor* self, const setup& s) {
+void tell_ledger(controller_actor* self, const setup& s, network::command cmd, const std::string& what,
+                 const std::string& once = {}) {
+  send<network_reply>(self, s, s.ledger, s.cfg.region, std::move(cmd), what, once);
+}
+void tell_segment(controller_actor* self, const setup& s, const std::string& id, segment::command cmd,
+                  const std::string& what, const std::string& once) {
+  send<segment_reply>(self, s, s.segments, id, std::move(cmd), what, once);
+}
+
+// Gives back what no live instance uses: the NIC and the public side of a
+// terminated instance, or of one that never appeared (a crash in the middle
+// of RunInstances); the lease of a segment whose last NIC went; a lease that
+// never reached its segment.
+void release_unused(controller_actor* self, const setup& s) {
   if (self->state.stuck) return;  // a model behind the log would think live instances are gone
   auto& m = self->state.model;
   const auto& ledger = ledger_of(m, s.cfg.region);
   const auto now = persistence::now_ms();
   const auto grace = s.cfg.orphan_nic_grace.count();
-  for (const auto& [id, n] : ledger.nics) {
-    const auto* inst = instance_of(m, n);
-    bool unused = inst ? inst->status == instance::lifecycle::terminated : now - n.allocated_ms > grace;
-    if (!unused || !m.releasing.insert(id).second) continue;
-    spdlog::info("network {}: releasing the NIC of {} ({}, {})", s.cfg.region, id, n.private_ip,
-                 inst ? "terminated" : "no instance in the log");
-    self->request(s.ledger, request_timeout, s.cfg.region, network::command{network::release_nic{id}},
-                  request_meta{"kumo:network/" + s.cfg.host_id, "release-nic-" + id})
-        .then([=](network_reply&) { self->state.model.releasing.erase(id); },
-              [=](caf::error& e) {
-                self->state.model.releasing.erase(id);
-                spdlog::warn("network {}: releasing the NIC of {} failed: {}; retried", s.cfg.region, id,
-                             self->system().render(e));
-              });
+  auto unused = [&](const std::string& account_id, const std::string& instance_id, int64_t since_ms) {
+    const auto* inst = instance_of(m, account_id, instance_id);
+    return inst ? inst->status == instance::lifecycle::terminated : now - since_ms > grace;
+  };
+  m.segments.for_each([&](const std::string& id, const segment::state& seg) {
+    for (const auto& [iid, n] : seg.nics)
+      if (unused(seg.account_id, iid, n.allocated_ms))
+        tell_segment(self, s, id, segment::release_nic{iid},
+                     "releasing the NIC of " + iid + " (" + n.private_ip + " on segment " + id + ")", "nic:" + iid);
+    if (seg.active() && seg.nics.empty())
+      tell_segment(self, s, id, segment::retire{seg.current.number},
+                   "segment " + id + " has no NIC left: giving back lease " + std::to_string(seg.current.number) +
+                       " (segment id " + std::to_string(seg.current.vni) + ")",
+                   "retire:" + id);
+  });
+  for (const auto& [iid, a] : ledger.instances)
+    if (unused(a.account_id, iid, a.at_ms))
+      tell_ledger(self, s, network::release_instance{iid}, "releasing the public side of " + iid, "instance:" + iid);
+  for (const auto& [vni, l] : ledger.leases) {
+    const auto id = segment::aggregate_id(l.account_id, l.group_id);
+    const auto* seg = m.segments.find(id);
+    const uint64_t seen = seg ? seg->current.number : 0;
+    const auto lease = "lease " + std::to_string(l.number) + " (segment id " + std::to_string(vni) + ")";
+    if (seen > l.number || (seen == l.number && !seg->active()))
+      tell_ledger(self, s, network::release_lease{l.account_id, l.group_id, l.number},
+                  "freeing " + lease + ", given back by segment " + id, "lease:" + std::to_string(vni));
+    else if (seen < l.number && now - l.granted_ms > grace)
+      tell_segment(self, s, id, segment::retire{l.number}, "retiring " + lease + ": segment " + id + " never took it up",
+                   "retire:" + id);
   }
 }
 
 net::network_view desired_view(const network_model& m, const setup& s) {
   network::groups_by_id groups;
   m.groups.for_each([&](const std::string&, const security_group::state& g) { groups[g.group_id] = &g; });
-  return network::host_view(ledger_of(m, s.cfg.region), groups,
+  return network::host_view(ledger_of(m, s.cfg.region), segments_of(m), groups,
                             {s.cfg.segments, s.cfg.physical_interface, s.cfg.metadata_port});
 }
 
@@ -154,8 +210,10 @@ void reconcile(controller_actor* self, const setup& s, std::optional<caf::respon
   m.applying = true;
   if (s.plane.metadata)
     s.plane.metadata->update(network::metadata_of(
-        ledger_of(m, s.cfg.region),
-        [&](const network::nic& n) { return instance_of(m, n); },
+        ledger_of(m, s.cfg.region), segments_of(m),
+        [&](const std::string& account_id, const std::string& instance_id) {
+          return instance_of(m, account_id, instance_id);
+        },
         s.cfg.region));
   self->request(s.worker, caf::infinite, apply_atom::value, desired_view(m, s))
       .then(
@@ -179,16 +237,22 @@ void reconcile(controller_actor* self, const setup& s, std::optional<caf::respon
 caf::behavior controller(controller_actor* self, persistence::event_store* store, caf::actor journal, setup s) {
   if (s.worker) self->link_to(s.worker);  // the worker goes when the controller does
   self->state.after_fold = [=] {
-    release_unused_nics(self, s);
+    release_unused(self, s);
     if (self->state.model.dirty) reconcile(self, s);
   };
   self->delayed_send(self, s.cfg.reconcile_interval, resync_atom::value);
   return projection_behavior(
       self, store, journal,
       [=](resync_atom) {
-        release_unused_nics(self, s);
+        release_unused(self, s);
         reconcile(self, s);  // level-triggered: also when nothing changed in the log
         self->delayed_send(self, s.cfg.reconcile_interval, resync_atom::value);
+      },
+      [=](list_network_atom, const std::string& account_id, uint64_t min_global_seq) {
+        answer_when_applied(self, min_global_seq, [=] {
+          const auto& m = self->state.model;
+          return network::account_view(ledger_of(m, s.cfg.region), segments_of(m), account_id);
+        });
       },
       [=](net_reconcile_atom) {
         auto rp = self->make_response_promise();
@@ -204,7 +268,8 @@ network_actors spawn_network(caf::actor_system& sys, const caf::actor& journal, 
   network_actors a;
   if (cfg.mode == network_mode::off) return a;  // no ledger: instances get no NIC, Describe* shows no address
   a.ledger = spawn_aggregate_registry<network::aggregate>(sys, journal, store);
-  setup s{cfg, a.ledger, {}, plane};
+  a.segments = spawn_aggregate_registry<segment::aggregate>(sys, journal, store);
+  setup s{cfg, a.ledger, a.segments, {}, plane};
   if (cfg.mode == network_mode::managed && plane.dataplane)
     s.worker = sys.spawn<caf::detached>(dataplane_worker, plane.dataplane);
   a.controller = sys.spawn(controller, &store, journal, std::move(s));

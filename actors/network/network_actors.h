@@ -1,18 +1,24 @@
-// The network role: the Network aggregate (the region's address ledger) and
-// the network controller, a Kubernetes-style reconciler over the log's
-// projection. Desired state = the ledger plus instances plus security groups;
-// observed state = what this host's kernel has (read by net::dataplane). On
-// start, after every relevant event and every `reconcile_interval` it hands
-// the data plane the desired view and records each repair in the ledger (so
-// `kumoctl audit network/<region>` lists them). It also pushes the metadata
-// table to the metadata server and releases the NICs of terminated instances.
+// The network role: the Network aggregate (the region's ledger), one Segment
+// aggregate per (account, security group), and the network controller, a
+// Kubernetes-style reconciler over the log's projection. Desired state = the
+// ledger plus segments plus instances plus security groups; observed state =
+// what this host's kernel has (read by net::dataplane). On start, after every
+// relevant event and every `reconcile_interval` it hands the data plane the
+// desired view and records each repair in the ledger (so `kumoctl audit
+// kumo-1` lists them). It also pushes the metadata table to the metadata
+// server, and gives back what terminated instances held: NICs, public IPs,
+// and the lease of a segment whose last NIC went.
 //
-//   ledger registry: (region, network::command, request_meta) -> network_reply
-//                    (region, get_state_atom)                 -> network_reply
-//   controller:      (net_reconcile_atom) -> net::reconcile_result   (reconcile now; managed mode)
+//   ledger registry:  (region, network::command, request_meta) -> network_reply
+//                     (region, get_state_atom)                 -> network_reply
+//   segment registry: (<account>/<sg-...>, segment::command, request_meta) -> segment_reply
+//   controller:       (list_network_atom, account, min_global_seq) -> network::account_network
+//                     (net_reconcile_atom) -> net::reconcile_result   (reconcile now; managed mode)
 #pragma once
 
+#include "actors/network/host_view.h"
 #include "actors/network/network.h"
+#include "actors/network/segment.h"
 #include "actors/protocol/messages.h"
 #include "net/dataplane.h"
 #include "net/metadata.h"
@@ -31,6 +37,8 @@
 namespace kumo::actors {
 
 using network_reply = command_reply<network::aggregate>;
+using segment_reply = command_reply<segment::aggregate>;
+using list_network_atom = caf::atom_constant<caf::atom("listnet")>;
 using net_reconcile_atom = caf::atom_constant<caf::atom("netrecon")>;
 
 enum class network_mode {
@@ -49,13 +57,14 @@ struct network_config {
   std::string physical_interface;
   uint16_t metadata_port = 8775;  // where the host's metadata server listens (DNAT target)
   std::chrono::milliseconds reconcile_interval{5000};
-  // NICs of instances that never appeared in the log (a crash between the
-  // NIC and the launch) are released after this.
+  // NICs, public IPs and leases that no instance ever used (a crash in the
+  // middle of RunInstances) are released after this.
   std::chrono::milliseconds orphan_nic_grace{std::chrono::minutes(5)};
 };
 
 struct network_actors {
   caf::actor ledger;      // Network aggregate registry; null with networking off
+  caf::actor segments;    // Segment aggregate registry; null with networking off
   caf::actor controller;  // null with networking off
 };
 
@@ -73,5 +82,8 @@ network_actors spawn_network(caf::actor_system& sys, const caf::actor& journal, 
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::actors::network::command)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::actors::network_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::actors::segment::command)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::actors::segment_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::actors::network::account_network)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::net::reconcile_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::net::network_view)

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <type_traits>
+#include <variant>
 
 namespace kumo::actors {
 
@@ -55,6 +57,38 @@ std::string save_json_state(const State& s) {
 template <class State>
 bool load_json_state(const std::string& text, State& s) {
   return load_json_snapshot(text, [&](const nlohmann::json& j) { s = j.template get<State>(); });
+}
+
+// Events as a std::variant, each alternative named by an
+// `event_name(std::type_identity<E>)` declared next to it (KUMO_EVENT_NAME),
+// found by argument-dependent lookup. The name is the stored event type, so
+// it is never changed.
+#define KUMO_EVENT_NAME(E) \
+  [[maybe_unused]] constexpr const char* event_name(std::type_identity<E>) { return #E; }
+
+template <class Event>
+persistence::new_event encode_variant_event(const Event& e) {
+  return std::visit(
+      [](const auto& ev) {
+        using E = std::decay_t<decltype(ev)>;
+        return persistence::new_event{event_name(std::type_identity<E>{}), 1, nlohmann::json(ev).dump()};
+      },
+      e);
+}
+
+// Decodes `j` as the alternative of Event whose name is `type`; false when none is.
+template <class Event, size_t I = 0>
+bool decode_variant_event(const std::string& type, const nlohmann::json& j, Event& out) {
+  if constexpr (I == std::variant_size_v<Event>) {
+    return false;
+  } else {
+    using E = std::variant_alternative_t<I, Event>;
+    if (type == event_name(std::type_identity<E>{})) {
+      out = j.get<E>();
+      return true;
+    }
+    return decode_variant_event<Event, I + 1>(type, j, out);
+  }
 }
 
 }  // namespace kumo::actors

@@ -63,7 +63,7 @@ class AddressesTest(unittest.TestCase):
         for i in launched:
             self.assertTrue(in_pool(i["PublicIpAddress"]), i)
             nic = i["NetworkInterfaces"][0]
-            self.assertTrue(nic["MacAddress"].startswith("d0:0d:"), nic)
+            self.assertTrue(nic["MacAddress"].startswith("02:"), nic)  # locally administered
             self.assertEqual(nic["PrivateIpAddress"], i["PrivateIpAddress"])
             self.assertEqual(i["MetadataOptions"]["HttpTokens"], "optional")
         [b_id], [b_inst] = self.launch(self.b, self.image_b)
@@ -211,6 +211,28 @@ class AddressesTest(unittest.TestCase):
         [new_id], [new] = self.launch(self.a, self.image_a)
         taken = {i["PrivateIpAddress"] for i in before.values()}
         self.assertNotIn(new["PrivateIpAddress"], taken)
+
+    def test_5b_a_segment_gives_its_lease_back_with_its_last_instance(self):
+        """Each (account, group) is a Segment aggregate: its last NIC going
+        retires it and frees its segment id; a new launch leases anew."""
+        sg = self.b.create_security_group(GroupName="lease-test", Description="segment lifecycle")["GroupId"]
+        [first], [inst] = self.launch(self.b, self.image_b, SecurityGroupIds=[sg])
+        mac = inst["NetworkInterfaces"][0]["MacAddress"]
+        self.b.terminate_instances(InstanceIds=[first])
+
+        def audit_types():
+            out = self.k.kumoctl("audit", sg)
+            return [line.split()[2] for line in out.stdout.splitlines()] if out.returncode == 0 else []
+        eventually(lambda: "lease_released" in audit_types(), 30, "the segment's lease to be freed")
+        types = audit_types()
+        self.assertLess(types.index("segment_retired"), types.index("lease_released"), types)
+        self.assertEqual(types.count("segment_leased"), 1, types)
+
+        [second], [again] = self.launch(self.b, self.image_b, SecurityGroupIds=[sg])
+        self.assertTrue(again["PrivateIpAddress"].endswith(".10"), again)
+        self.assertNotEqual(again["NetworkInterfaces"][0]["MacAddress"], mac)  # never reused
+        self.assertEqual(audit_types().count("segment_leased"), 2)
+        self.assertEqual(self.instance(self.b, second)["PrivateIpAddress"], again["PrivateIpAddress"])
 
 
 if __name__ == "__main__":

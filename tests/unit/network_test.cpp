@@ -1,7 +1,9 @@
-// The Network aggregate (the region's address ledger) and the host view built
-// from it: pure decide/apply/codec, no kernel.
+// The Network aggregate (the region's ledger: segment leases, public IPs),
+// the Segment aggregates (private addresses, MACs, taps, metadata options)
+// and the views built from them: pure decide/apply/codec, no kernel, no actors.
 #include "actors/network/host_view.h"
 #include "actors/network/network.h"
+#include "actors/network/segment.h"
 #include "net/desired_state.h"
 #include "tests/support/aggregate_checks.h"
 
@@ -29,97 +31,207 @@ pools small_pools() {
   return p;
 }
 
-struct ledger {
-  state s;
-  std::vector<event> all;  // every event so far, for the codec check
+// Runs commands against one aggregate, as its actor would: decide, then fold.
+template <class A>
+struct stream {
+  std::string id;
+  typename A::state s;
+  std::vector<typename A::event> all;  // every event so far, for the codec check
 
-  std::optional<api_error> run(const command& c) {
-    auto d = aggregate::decide("kumo-1", s, c);
+  std::optional<api_error> run(const typename A::command& c) {
+    auto d = A::decide(id, s, c);
     if (d.error) {
       EXPECT_TRUE(d.events.empty());
       return d.error;
     }
-    s = fold<aggregate>(d.events, s);
+    s = fold<A>(d.events, s);
     all.insert(all.end(), d.events.begin(), d.events.end());
     return std::nullopt;
   }
-  void ok(const command& c) {
+  void ok(const typename A::command& c) {
     auto e = run(c);
     ASSERT_FALSE(e) << e->code << ": " << e->message;
   }
-  std::string refused(const command& c) {
+  std::string refused(const typename A::command& c) {
     auto before = s;
     auto e = run(c);
-    EXPECT_EQ(s, before) << "a refused command changed the ledger";
+    EXPECT_EQ(s, before) << "a refused command changed " << id;
     return e ? e->code : "";
   }
-  void launch(const std::string& iid, const std::string& acct, const std::string& group, bool auto_public = false) {
-    ok(allocate_nics{{{iid, acct, group}}, small_pools(), auto_public, 1000});
+};
+
+// The region: its ledger and its segments, driven the way RunInstances and
+// the network controller drive them.
+struct region {
+  stream<aggregate> ledger{"kumo-1"};
+  std::map<std::string, stream<segment::aggregate>> segments;
+  pools from = small_pools();
+
+  stream<segment::aggregate>& seg(const std::string& acct, const std::string& group) {
+    auto id = segment::aggregate_id(acct, group);
+    auto [it, _] = segments.try_emplace(id, stream<segment::aggregate>{id});
+    return it->second;
+  }
+  // RunInstances: the ledger's side, then the segment's (with a new lease
+  // when the segment gave the one it was offered back). "" when launched.
+  std::string launch(const std::vector<std::string>& ids, const std::string& acct, const std::string& group,
+                     bool auto_public = false) {
+    uint64_t stale = 0;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (auto e = ledger.run(prepare_launch{acct, group, ids, from, auto_public, 1000, stale})) return e->code;
+      const auto* l = lease_of(ledger.s, acct, group);
+      auto e = seg(acct, group).run(segment::allocate_nics{acct, group, {l->number, l->vni, l->subnet}, ids, 1000});
+      if (!e) return "";
+      if (e->code != segment::segment_retired_code) return e->code;
+      stale = l->number;
+    }
+    return "retried twice";
+  }
+  void launch_ok(const std::string& iid, const std::string& acct, const std::string& group, bool auto_public = false) {
+    EXPECT_EQ(launch({iid}, acct, group, auto_public), "");
+  }
+  // The controller, for a terminated instance and then an empty segment.
+  void terminate(const std::string& iid, const std::string& acct, const std::string& group) {
+    auto& s = seg(acct, group);
+    s.ok(segment::release_nic{iid});
+    ledger.ok(release_instance{iid});
+    if (s.s.active() && s.s.nics.empty()) {
+      const auto number = s.s.current.number;
+      s.ok(segment::retire{number});
+      ledger.ok(release_lease{acct, group, number});
+    }
+  }
+  const segment::nic& nic(const std::string& iid, const std::string& acct, const std::string& group) {
+    return seg(acct, group).s.nics.at(iid);
+  }
+  segments_by_id all_segments() {
+    segments_by_id out;
+    for (auto& [id, s] : segments) out[id] = &s.s;
+    return out;
   }
 };
 
 }  // namespace
 
 TEST(Network, NicsGetDistinctAddressesMacsAndTapsOnTheirGroupsSegment) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a");
-  l.launch("i-2", acct_a, "sg-a");
-  l.launch("i-3", acct_b, "sg-b");
-  ASSERT_EQ(l.s.segments.size(), 2u);
-  const auto& n1 = l.s.nics.at("i-1");
-  const auto& n2 = l.s.nics.at("i-2");
-  const auto& n3 = l.s.nics.at("i-3");
-  EXPECT_EQ(n1.vni, n2.vni);
-  EXPECT_NE(n1.vni, n3.vni);
-  EXPECT_EQ(l.s.segments.at(n1.vni).subnet, "10.16.0.0/24");
-  EXPECT_EQ(l.s.segments.at(n3.vni).subnet, "10.16.1.0/24");
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  r.launch_ok("i-2", acct_a, "sg-a");
+  r.launch_ok("i-3", acct_b, "sg-b");
+  ASSERT_EQ(r.ledger.s.leases.size(), 2u);
+  const auto& a = r.seg(acct_a, "sg-a").s;
+  const auto& b = r.seg(acct_b, "sg-b").s;
+  EXPECT_NE(a.current.vni, b.current.vni);
+  EXPECT_NE(a.current.number, b.current.number);
+  EXPECT_EQ(a.current.subnet, "10.16.0.0/24");
+  EXPECT_EQ(b.current.subnet, "10.16.1.0/24");
+  const auto &n1 = r.nic("i-1", acct_a, "sg-a"), &n2 = r.nic("i-2", acct_a, "sg-a"), &n3 = r.nic("i-3", acct_b, "sg-b");
   EXPECT_EQ(n1.private_ip, "10.16.0.10");
   EXPECT_EQ(n2.private_ip, "10.16.0.11");
   EXPECT_EQ(n3.private_ip, "10.16.1.10");
   EXPECT_EQ(std::set<std::string>({n1.mac, n2.mac, n3.mac}).size(), 3u);
   EXPECT_EQ(std::set<std::string>({n1.tap, n2.tap, n3.tap}).size(), 3u);
-  EXPECT_EQ(n1.mac.rfind("d0:0d:", 0), 0u);
-  EXPECT_EQ(n1.tap.size(), 15u);  // IFNAMSIZ - 1
-  // A retry gives nothing new.
-  auto before = l.s;
-  l.launch("i-1", acct_a, "sg-a");
-  EXPECT_EQ(l.s, before);
+  EXPECT_EQ(n1.mac.rfind("02:", 0), 0u);  // locally administered
+  EXPECT_EQ(n1.tap.size(), 12u);          // fits IFNAMSIZ - 1
+  EXPECT_EQ(r.ledger.s.instances.at("i-3").account_id, acct_b);
+  // A retry gives nothing new, in either aggregate.
+  auto ledger_before = r.ledger.s;
+  auto seg_before = a;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  EXPECT_EQ(r.ledger.s, ledger_before);
+  EXPECT_EQ(r.seg(acct_a, "sg-a").s, seg_before);
+  expect_codec_round_trip<segment::aggregate>(r.seg(acct_a, "sg-a").all);
 }
 
-TEST(Network, SegmentsRunOutWithAClearErrorAndAreFreedByTheirLastNic) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a");
-  l.launch("i-2", acct_a, "sg-b");
-  EXPECT_EQ(l.refused(allocate_nics{{{"i-3", acct_b, "sg-c"}}, small_pools(), false, 1}),
-            "InsufficientAddressCapacity");
-  // All or nothing: a request with one instance that does not fit adds none.
-  EXPECT_EQ(l.refused(allocate_nics{{{"i-4", acct_a, "sg-a"}, {"i-5", acct_b, "sg-c"}}, small_pools(), false, 1}),
-            "InsufficientAddressCapacity");
-  l.ok(release_nic{"i-2"});
-  EXPECT_EQ(l.s.segments.size(), 1u);
-  l.launch("i-3", acct_b, "sg-c");
-  EXPECT_EQ(l.s.nics.at("i-3").private_ip, "10.16.1.10");
+TEST(Network, SegmentIdsRunOutWithAClearErrorAndComeBackWhenTheSegmentRetires) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  r.launch_ok("i-2", acct_a, "sg-b");
+  EXPECT_EQ(r.ledger.refused(prepare_launch{acct_b, "sg-c", {"i-3"}, r.from, false, 1}), "InsufficientAddressCapacity");
+  // A segment with a NIC keeps its lease.
+  const auto number = r.seg(acct_a, "sg-b").s.current.number;
+  EXPECT_EQ(r.seg(acct_a, "sg-b").refused(segment::retire{number}), "DependencyViolation");
+  r.terminate("i-2", acct_a, "sg-b");
+  EXPECT_FALSE(r.seg(acct_a, "sg-b").s.active());
+  EXPECT_EQ(r.ledger.s.leases.size(), 1u);
+  r.launch_ok("i-3", acct_b, "sg-c");
+  EXPECT_EQ(r.nic("i-3", acct_b, "sg-c").private_ip, "10.16.1.10");
+  // All or nothing: more instances than a /24 holds get none.
+  std::vector<std::string> many;
+  for (int i = 0; i < 246; ++i) many.push_back("i-m" + std::to_string(i));
+  auto seg_before = r.seg(acct_a, "sg-a").s;
+  EXPECT_EQ(r.launch(many, acct_a, "sg-a"), "InsufficientAddressCapacity");
+  EXPECT_EQ(r.seg(acct_a, "sg-a").s, seg_before);
+}
+
+// The race the lease numbers exist for: the controller retires an empty
+// segment while RunInstances holds its old lease. The segment refuses the
+// retired lease, RunInstances asks for a new one, and the old number can
+// never come back to life after the ledger freed it.
+TEST(Network, ARetiredSegmentNeverTakesItsOldLeaseBack) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  auto& seg = r.seg(acct_a, "sg-a");
+  const auto old = seg.s.current;
+  seg.ok(segment::release_nic{"i-1"});
+  seg.ok(segment::retire{old.number});  // the ledger has not freed it yet
+  const auto* l = lease_of(r.ledger.s, acct_a, "sg-a");
+  ASSERT_EQ(l->number, old.number);
+  EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-a", {l->number, l->vni, l->subnet}, {"i-2"}, 1}),
+            segment::segment_retired_code);
+  EXPECT_EQ(r.launch({"i-2"}, acct_a, "sg-a"), "");  // lets the old lease go and gets a new one
+  EXPECT_GT(seg.s.current.number, old.number);
+  EXPECT_TRUE(seg.s.active());
+  EXPECT_EQ(lease_of(r.ledger.s, acct_a, "sg-a")->number, seg.s.current.number);
+  // The controller's late release of the old lease changes nothing.
+  auto ledger_before = r.ledger.s;
+  r.ledger.ok(release_lease{acct_a, "sg-a", old.number});
+  EXPECT_EQ(r.ledger.s, ledger_before);
+  seg.ok(segment::retire{old.number});
+  EXPECT_TRUE(seg.s.active());
+  // An active segment never gives back a lease it does not run on.
+  EXPECT_EQ(seg.refused(segment::retire{seg.s.current.number + 1}), "InternalError");
+  // A lease that never reached its segment (a crash in RunInstances) is
+  // retired there first, so the segment can never take it up later.
+  r.ledger.ok(prepare_launch{acct_b, "sg-z", {"i-z"}, r.from, false, 1});
+  const auto orphan = *lease_of(r.ledger.s, acct_b, "sg-z");
+  auto& z = r.seg(acct_b, "sg-z");
+  z.ok(segment::retire{orphan.number});
+  r.ledger.ok(release_lease{acct_b, "sg-z", orphan.number});
+  EXPECT_EQ(z.refused(segment::allocate_nics{acct_b, "sg-z", {orphan.number, orphan.vni, orphan.subnet}, {"i-z"}, 1}),
+            segment::segment_retired_code);
+  expect_codec_round_trip<segment::aggregate>(seg.all);
+  expect_codec_round_trip<aggregate>(r.ledger.all);
 }
 
 TEST(Network, ReleasedAddressesAreReusedButTapsAndMacsNever) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a");
-  l.launch("i-2", acct_a, "sg-a");
-  auto old = l.s.nics.at("i-1");
-  l.ok(release_nic{"i-1"});
-  l.launch("i-3", acct_a, "sg-a");
-  const auto& n3 = l.s.nics.at("i-3");
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  r.launch_ok("i-2", acct_a, "sg-a");
+  auto old = r.nic("i-1", acct_a, "sg-a");
+  r.terminate("i-1", acct_a, "sg-a");
+  r.launch_ok("i-3", acct_a, "sg-a");
+  const auto& n3 = r.nic("i-3", acct_a, "sg-a");
   EXPECT_EQ(n3.private_ip, old.private_ip);  // no two live instances share one, reuse after is fine
   EXPECT_NE(n3.mac, old.mac);
   EXPECT_NE(n3.tap, old.tap);
+  // Nor after the segment retired and got a new lease.
+  r.terminate("i-2", acct_a, "sg-a");
+  r.terminate("i-3", acct_a, "sg-a");
+  r.launch_ok("i-4", acct_a, "sg-a");
+  const auto& n4 = r.nic("i-4", acct_a, "sg-a");
+  EXPECT_EQ(n4.private_ip, "10.16.0.10");
+  EXPECT_NE(n4.mac, old.mac);
+  EXPECT_NE(n4.mac, n3.mac);
 }
 
 TEST(Network, ElasticIpLifecycleAndErrors) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a", /*auto_public=*/true);
-  l.launch("i-2", acct_a, "sg-a");
-  l.launch("i-9", acct_b, "sg-b");
-  EXPECT_EQ(l.s.nics.at("i-1").auto_public_ip, "198.51.100.10");
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a", /*auto_public=*/true);
+  r.launch_ok("i-2", acct_a, "sg-a");
+  r.launch_ok("i-9", acct_b, "sg-b");
+  auto& l = r.ledger;
+  EXPECT_EQ(l.s.instances.at("i-1").auto_public_ip, "198.51.100.10");
   l.ok(allocate_address{acct_a, "eipalloc-1", small_pools()});
   EXPECT_EQ(l.s.addresses.at("eipalloc-1").public_ip, "198.51.100.11");
   l.ok(allocate_address{acct_a, "eipalloc-2", small_pools()});
@@ -130,37 +242,43 @@ TEST(Network, ElasticIpLifecycleAndErrors) {
   EXPECT_EQ(l.refused(associate_address{acct_a, "eipalloc-1", "i-9", "eipassoc-x"}), "InvalidInstanceID.NotFound");
 
   l.ok(associate_address{acct_a, "eipalloc-1", "i-1", "eipassoc-1"});
-  EXPECT_EQ(public_ip_of(l.s, "i-1"), "198.51.100.11");  // the elastic IP wins over the auto one
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-1"), "198.51.100.11");  // the elastic IP wins over the auto one
+  EXPECT_EQ(public_ip_of(l.s, acct_b, "i-1"), "");               // and only for its own account
   EXPECT_EQ(l.refused(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-2", false}),
             "Resource.AlreadyAssociated");
   EXPECT_EQ(l.refused(release_address{acct_a, "eipalloc-1"}), "InvalidIPAddress.InUse");
 
   // Re-association moves the address in one decision.
   l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-2", true});
-  EXPECT_EQ(public_ip_of(l.s, "i-2"), "198.51.100.11");
-  EXPECT_EQ(public_ip_of(l.s, "i-1"), "198.51.100.10");
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "198.51.100.11");
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-1"), "198.51.100.10");
   // A second elastic IP on i-2 replaces the first.
   l.ok(associate_address{acct_a, "eipalloc-2", "i-2", "eipassoc-3"});
-  EXPECT_EQ(public_ip_of(l.s, "i-2"), "198.51.100.12");
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "198.51.100.12");
   EXPECT_TRUE(l.s.addresses.at("eipalloc-1").instance_id.empty());
 
   EXPECT_EQ(l.refused(disassociate_address{acct_b, "eipassoc-3"}), "InvalidAssociationID.NotFound");
   l.ok(disassociate_address{acct_a, "eipassoc-3"});
-  EXPECT_EQ(public_ip_of(l.s, "i-2"), "");
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "");
   EXPECT_EQ(l.refused(disassociate_address{acct_a, "eipassoc-3"}), "InvalidAssociationID.NotFound");
   l.ok(release_address{acct_a, "eipalloc-2"});
   EXPECT_FALSE(l.s.addresses.count("eipalloc-2"));
   EXPECT_EQ(l.refused(release_address{acct_a, "eipalloc-2"}), "InvalidAllocationID.NotFound");
 
-  // Terminating an instance lets its elastic IP go (it stays allocated).
+  // Terminating an instance lets its elastic IP go (it stays allocated) and
+  // frees its auto public IP.
   l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-4"});
-  l.ok(release_nic{"i-2"});
+  r.terminate("i-2", acct_a, "sg-a");
   EXPECT_TRUE(l.s.addresses.at("eipalloc-1").instance_id.empty());
+  r.terminate("i-1", acct_a, "sg-a");
+  r.launch_ok("i-5", acct_b, "sg-b", true);
+  EXPECT_EQ(l.s.instances.at("i-5").auto_public_ip, "198.51.100.10");
   expect_codec_round_trip<aggregate>(l.all);
 }
 
 TEST(Network, OneAccountCannotTakeTheWholePool) {
-  ledger l;
+  region r;
+  auto& l = r.ledger;
   auto big = small_pools();
   big.public_last = "198.51.100.60";
   for (size_t i = 0; i < max_addresses_per_account; ++i)
@@ -171,29 +289,59 @@ TEST(Network, OneAccountCannotTakeTheWholePool) {
   l.ok(allocate_address{acct_a, "eipalloc-a9", big});
 }
 
-TEST(Network, MetadataOptionsAreCheckedAndScoped) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a");
-  EXPECT_EQ(l.refused(set_metadata_options{acct_b, "i-1", {true, 2, true}}), "InvalidInstanceID.NotFound");
-  EXPECT_EQ(l.refused(set_metadata_options{acct_a, "i-1", {true, 65, true}}), "InvalidParameterValue");
-  l.ok(set_metadata_options{acct_a, "i-1", {true, 3, true}});
-  EXPECT_TRUE(l.s.nics.at("i-1").metadata.tokens_required);
-  EXPECT_EQ(l.s.nics.at("i-1").metadata.hop_limit, 3);
-  l.ok(record_repair{"node-1", "created bridge kbr100", 5});
-  expect_codec_round_trip<aggregate>(l.all);
+TEST(Network, MetadataOptionsChangeOnlyWhatIsGiven) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  auto& seg = r.seg(acct_a, "sg-a");
+  EXPECT_EQ(seg.refused(segment::set_metadata_options{"i-404", true}), "InvalidInstanceID.NotFound");
+  EXPECT_EQ(seg.refused(segment::set_metadata_options{"i-1", std::nullopt, 65}), "InvalidParameterValue");
+  EXPECT_EQ(seg.refused(segment::set_metadata_options{"i-1", std::nullopt, 0}), "InvalidParameterValue");
+  // Two calls changing different fields both land (no read-modify-write in the API).
+  seg.ok(segment::set_metadata_options{"i-1", true});
+  seg.ok(segment::set_metadata_options{"i-1", std::nullopt, 3});
+  const auto& m = r.nic("i-1", acct_a, "sg-a").metadata;
+  EXPECT_TRUE(m.tokens_required);
+  EXPECT_EQ(m.hop_limit, 3);
+  EXPECT_TRUE(m.endpoint_enabled);
+  // Asking for what is already so records nothing.
+  const auto events = seg.all.size();
+  seg.ok(segment::set_metadata_options{"i-1", true, 3});
+  EXPECT_EQ(seg.all.size(), events);
+  r.ledger.ok(record_repair{"node-1", "created bridge kbr100", 5});
+  expect_codec_round_trip<segment::aggregate>(seg.all);
+  expect_codec_round_trip<aggregate>(r.ledger.all);
 }
 
 TEST(Network, BadPrivateRangeIsRefused) {
-  ledger l;
+  region r;
   auto p = small_pools();
   p.private_cidr = "10.16.0.0/30";
-  EXPECT_EQ(l.refused(allocate_nics{{{"i-1", acct_a, "sg-a"}}, p, false, 1}), "InternalError");
+  EXPECT_EQ(r.ledger.refused(prepare_launch{acct_a, "sg-a", {"i-1"}, p, false, 1}), "InternalError");
+  EXPECT_FALSE(segment::aggregate::valid_id(acct_a + "/default"));
+  EXPECT_FALSE(segment::aggregate::valid_id("12/sg-0a"));
+  EXPECT_TRUE(segment::aggregate::valid_id(segment::aggregate_id(acct_a, "sg-0123456789abcdef0")));
+}
+
+// A /24 a live segment has is never handed out again, even when
+// --net-private changed so that the same /24 sits at another index.
+TEST(Network, AChangedPrivateRangeNeverOverlapsLiveSegments) {
+  region r;
+  r.from.vni_last = 110;
+  r.launch_ok("i-1", acct_a, "sg-a");  // 10.16.0.0/24
+  r.launch_ok("i-2", acct_a, "sg-b");  // 10.16.1.0/24
+  r.terminate("i-1", acct_a, "sg-a");
+  r.from.private_cidr = "10.16.1.0/24";  // one block: the one sg-b still has
+  EXPECT_EQ(r.ledger.refused(prepare_launch{acct_a, "sg-c", {"i-3"}, r.from, false, 1}),
+            "InsufficientAddressCapacity");
+  r.from.private_cidr = "10.16.0.0/23";
+  r.launch_ok("i-3", acct_a, "sg-c");
+  EXPECT_EQ(r.nic("i-3", acct_a, "sg-c").private_ip, "10.16.0.10");
 }
 
 TEST(Network, HostViewCompilesGroupsRulesOntoSegments) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a", true);
-  l.launch("i-2", acct_a, "sg-web");
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a", true);
+  r.launch_ok("i-2", acct_a, "sg-web");
   security_group::state web;
   web.exists = true;
   web.account_id = acct_a;
@@ -204,12 +352,14 @@ TEST(Network, HostViewCompilesGroupsRulesOntoSegments) {
   security_group::state foreign = web;  // same id in another account must not leak in
   foreign.account_id = acct_b;
   groups_by_id groups{{"sg-web", &web}};
-  auto v = host_view(l.s, groups, {net::segment_mode::vxlan, "eth9", 8775});
+  auto v = host_view(r.ledger.s, r.all_segments(), groups, {net::segment_mode::vxlan, "eth9", 8775});
   ASSERT_EQ(v.segments.size(), 2u);
   ASSERT_EQ(v.nics.size(), 2u);
+  EXPECT_EQ(v.nics[0].instance_id, "i-1");
   EXPECT_EQ(v.nics[0].public_ip, "198.51.100.10");
   EXPECT_EQ(v.nics[1].public_ip, "");
-  const auto web_vni = l.s.nics.at("i-2").vni, a_vni = l.s.nics.at("i-1").vni;
+  const auto web_vni = r.seg(acct_a, "sg-web").s.current.vni, a_vni = r.seg(acct_a, "sg-a").s.current.vni;
+  EXPECT_EQ(v.nics[1].vni, web_vni);
   ASSERT_EQ(v.ingress.size(), 2u);
   EXPECT_EQ(v.ingress[0].vni, web_vni);
   EXPECT_EQ(v.ingress[0].cidr, "0.0.0.0/0");
@@ -218,14 +368,37 @@ TEST(Network, HostViewCompilesGroupsRulesOntoSegments) {
   EXPECT_NE(net::nft_ruleset(v).find("198.51.100.10 : 10.16.0.10"), std::string::npos) << net::nft_ruleset(v);
 
   groups_by_id wrong_account{{"sg-web", &foreign}};
-  EXPECT_TRUE(host_view(l.s, wrong_account, {}).ingress.empty());
+  EXPECT_TRUE(host_view(r.ledger.s, r.all_segments(), wrong_account, {}).ingress.empty());
+
+  // A segment whose lease the ledger no longer has serves no NIC (its bridge is gone).
+  r.ledger.ok(release_lease{acct_a, "sg-web", r.seg(acct_a, "sg-web").s.current.number});
+  auto after = host_view(r.ledger.s, r.all_segments(), groups, {});
+  ASSERT_EQ(after.nics.size(), 1u);
+  EXPECT_EQ(after.nics[0].instance_id, "i-1");
+}
+
+TEST(Network, AccountViewShowsOnlyTheAccountsNicsAndAddresses) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a", true);
+  r.launch_ok("i-9", acct_b, "sg-b");
+  r.ledger.ok(allocate_address{acct_b, "eipalloc-b", small_pools()});
+  r.ledger.ok(associate_address{acct_b, "eipalloc-b", "i-9", "eipassoc-b"});
+  auto a = account_view(r.ledger.s, r.all_segments(), acct_a);
+  ASSERT_EQ(a.instances.size(), 1u);
+  EXPECT_EQ(a.instances.at("i-1").nic.private_ip, "10.16.0.10");
+  EXPECT_EQ(a.instances.at("i-1").public_ip, "198.51.100.10");
+  EXPECT_EQ(a.instances.at("i-1").group_id, "sg-a");
+  EXPECT_TRUE(a.addresses.empty());
+  auto b = account_view(r.ledger.s, r.all_segments(), acct_b);
+  ASSERT_EQ(b.addresses.size(), 1u);
+  EXPECT_EQ(b.instances.at("i-9").public_ip, b.addresses[0].public_ip);
 }
 
 TEST(Network, MetadataTableHasEachLiveInstanceByPrivateIp) {
-  ledger l;
-  l.launch("i-1", acct_a, "sg-a", true);
-  l.launch("i-2", acct_a, "sg-a");
-  l.ok(set_metadata_options{acct_a, "i-2", {true, 2, true}});
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a", true);
+  r.launch_ok("i-2", acct_a, "sg-a");
+  r.seg(acct_a, "sg-a").ok(segment::set_metadata_options{"i-2", true, 2});
   instance::state one, two;
   one.exists = two.exists = true;
   one.spec.instance_id = "i-1";
@@ -239,12 +412,17 @@ TEST(Network, MetadataTableHasEachLiveInstanceByPrivateIp) {
   two.spec.instance_id = "i-2";
   two.status = instance::lifecycle::terminated;
   auto table = metadata_of(
-      l.s, [&](const nic& n) { return n.instance_id == "i-1" ? &one : n.instance_id == "i-2" ? &two : nullptr; }, "kumo-1");
+      r.ledger.s, r.all_segments(),
+      [&](const std::string& acct, const std::string& iid) -> const instance::state* {
+        if (acct != acct_a) return nullptr;
+        return iid == "i-1" ? &one : iid == "i-2" ? &two : nullptr;
+      },
+      "kumo-1");
   ASSERT_EQ(table.size(), 1u);  // a terminated instance answers nothing
   const auto& m = table.at("10.16.0.10");
   EXPECT_EQ(m.instance_id, "i-1");
   EXPECT_EQ(m.public_ip, "198.51.100.10");
   EXPECT_EQ(m.user_data, "#!/bin/sh\necho hi");
   EXPECT_EQ(m.hostname, "ip-10-16-0-10.kumo-1.compute.internal");
-  EXPECT_EQ(m.mac, l.s.nics.at("i-1").mac);
+  EXPECT_EQ(m.mac, r.nic("i-1", acct_a, "sg-a").mac);
 }
