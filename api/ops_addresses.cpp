@@ -38,6 +38,11 @@ void tell_ledger(const op_ptr& c, network::command cmd, std::function<void(const
 
 void write_true(const network::state&, xml_writer& w) { w.leaf("return", "true"); }
 
+network::command disassociate(const op_ptr& c, const std::string& association_id) {
+  const auto& cfg = c->cloud->network_cfg;
+  return network::disassociate_address{c->account_id, association_id, cfg.pools, cfg.auto_public_ip};
+}
+
 // Runs `then` when the caller may manage the instance named by InstanceId (an
 // IAM user: its own, or one a group policy lets it manage); an instance it
 // cannot see is NotFound, as everywhere.
@@ -108,7 +113,8 @@ void associate_address_op(const op_ptr& c) {
     const auto association_id = derived_id(c, "eipassoc", "association-" + a.allocation_id + "-" + *instance_id);
     tell_ledger(c,
                 network::associate_address{c->account_id, a.allocation_id, *instance_id, association_id,
-                                           allow.value_or(by_ip)},
+                                           allow.value_or(by_ip), c->cloud->network_cfg.pools,
+                                           c->cloud->network_cfg.auto_public_ip},
                 [=](const network::state& net, xml_writer& w) {
                   const auto& now = net.addresses.at(a.allocation_id);
                   spdlog::info("rid={} AssociateAddress: {} -> {} ({})", c->request_id, now.public_ip, *instance_id,
@@ -126,7 +132,7 @@ void disassociate_address_op(const op_ptr& c) {
   if (association_id) {
     if (!well_formed(*association_id, "eipassoc-"))
       return c->fail("InvalidAssociationID.Malformed", "Invalid id: \"" + association_id->substr(0, 64) + "\"");
-    return tell_ledger(c, network::disassociate_address{c->account_id, *association_id}, write_true);
+    return tell_ledger(c, disassociate(c, *association_id), write_true);
   }
   with_allocation(c, [=](const network::address& a) {
     if (a.association_id.empty()) {  // EC2 answers true for an address that is not associated
@@ -134,7 +140,7 @@ void disassociate_address_op(const op_ptr& c) {
       write_true({}, w);
       return c->respond(w);
     }
-    tell_ledger(c, network::disassociate_address{c->account_id, a.association_id}, write_true);
+    tell_ledger(c, disassociate(c, a.association_id), write_true);
   });
 }
 

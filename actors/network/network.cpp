@@ -28,6 +28,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_allocated, allocation_id, account_id,
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_associated, allocation_id, association_id, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_disassociated, allocation_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_released, allocation_id)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(auto_public_ip_set, instance_id, public_ip)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(repaired, host, what, at_ms)
 
 KUMO_EVENT_NAME(lease_granted)
@@ -38,6 +39,7 @@ KUMO_EVENT_NAME(address_allocated)
 KUMO_EVENT_NAME(address_associated)
 KUMO_EVENT_NAME(address_disassociated)
 KUMO_EVENT_NAME(address_released)
+KUMO_EVENT_NAME(auto_public_ip_set)
 KUMO_EVENT_NAME(repaired)
 
 namespace {
@@ -91,20 +93,24 @@ const address* association_of(const state& s, const std::string& instance_id) {
   return nullptr;
 }
 
+using decider = working_decision<aggregate>;
+
+// `instance_id` lost its elastic IP: a new auto-assigned one, when the cloud gives them.
+void reassign_auto_ip(decider& d, const std::string& instance_id, const pools& from, bool auto_public_ip) {
+  auto it = d.work.instances.find(instance_id);
+  if (!auto_public_ip || it == d.work.instances.end() || !it->second.auto_public_ip.empty()) return;
+  if (auto pub = free_public_ip(from, public_ips_in_use(d.work))) d.emit(auto_public_ip_set{instance_id, *pub});
+}
+
 decision_t prepare(const state& s, const prepare_launch& cmd) {
   auto blocks = private_blocks(cmd.from.private_cidr);
   if (!blocks)
     return decision_t::refuse("InternalError", "the private range '" + cmd.from.private_cidr +
                                                    "' is not a CIDR between /8 and /24; fix --net-private");
-  // A working copy, so several instances of one request see each other.
-  state work = s;
-  decision_t out;
-  auto emit = [&](event e) {
-    work = aggregate::apply(std::move(work), e);
-    out.events.push_back(std::move(e));
-  };
+  decider d{s, {}};
+  const state& work = d.work;
   if (const auto* l = lease_of(work, cmd.account_id, cmd.group_id); l && l->number == cmd.stale_lease)
-    emit(lease_released{*l});
+    d.emit(lease_released{*l});
   if (!lease_of(work, cmd.account_id, cmd.group_id)) {
     // Subnets are compared as text, not by index, so a changed --net-private
     // never hands out a /24 a live segment still has.
@@ -121,7 +127,7 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
                                     std::to_string(cmd.from.vni_first) + "-" + std::to_string(cmd.from.vni_last) +
                                     ", private range " + cmd.from.private_cidr +
                                     "); terminate instances of unused groups");
-    emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, index, subnet_of(index), cmd.at_ms}});
+    d.emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, index, subnet_of(index), cmd.at_ms}});
   }
   for (const auto& id : cmd.instance_ids) {
     if (work.instances.count(id)) continue;
@@ -130,9 +136,9 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
       if (auto pub = free_public_ip(cmd.from, public_ips_in_use(work))) a.auto_public_ip = *pub;
       // No free public address: the instance still gets its private one, as on EC2-classic.
     }
-    emit(instance_attached{id, a});
+    d.emit(instance_attached{id, a});
   }
-  return out;
+  return d.out;
 }
 
 decision_t release(const state& s, const release_instance& cmd) {
@@ -155,7 +161,7 @@ std::variant<const address*, api_error> owned_address(const state& s, const std:
 decision_t associate(const state& s, const associate_address& cmd) {
   auto found = owned_address(s, cmd.account_id, cmd.allocation_id);
   if (auto* e = std::get_if<api_error>(&found)) return decision_t::refuse(e->code, e->message);
-  const address& a = *std::get<const address*>(found);
+  const address a = *std::get<const address*>(found);
   auto n = s.instances.find(cmd.instance_id);
   if (n == s.instances.end() || n->second.account_id != cmd.account_id)
     return decision_t::refuse("InvalidInstanceID.NotFound",
@@ -165,19 +171,25 @@ decision_t associate(const state& s, const associate_address& cmd) {
     return decision_t::refuse("Resource.AlreadyAssociated", "The address " + a.public_ip +
                                                                 " is already associated with " + a.instance_id +
                                                                 "; pass AllowReassociation to move it");
-  decision_t out;
+  decider d{s, {}};
   // One elastic IP per instance: an older one is let go, in the same write,
   // so the move is atomic for the data plane.
-  if (const auto* old = association_of(s, cmd.instance_id)) out.events.push_back(address_disassociated{old->allocation_id});
-  if (!a.instance_id.empty()) out.events.push_back(address_disassociated{a.allocation_id});
-  out.events.push_back(address_associated{a.allocation_id, cmd.association_id, cmd.instance_id});
-  return out;
+  if (const auto* old = association_of(s, cmd.instance_id)) d.emit(address_disassociated{old->allocation_id});
+  if (!a.instance_id.empty()) d.emit(address_disassociated{a.allocation_id});
+  if (!n->second.auto_public_ip.empty()) d.emit(auto_public_ip_set{cmd.instance_id, ""});
+  d.emit(address_associated{a.allocation_id, cmd.association_id, cmd.instance_id});
+  if (!a.instance_id.empty()) reassign_auto_ip(d, a.instance_id, cmd.from, cmd.auto_public_ip);
+  return d.out;
 }
 
 decision_t disassociate(const state& s, const disassociate_address& cmd) {
   for (const auto& [id, a] : s.addresses)
-    if (a.account_id == cmd.account_id && a.association_id == cmd.association_id && !a.association_id.empty())
-      return {{address_disassociated{id}}, {}};
+    if (a.account_id == cmd.account_id && a.association_id == cmd.association_id && !a.association_id.empty()) {
+      decider d{s, {}};
+      d.emit(address_disassociated{id});
+      reassign_auto_ip(d, a.instance_id, cmd.from, cmd.auto_public_ip);
+      return d.out;
+    }
   return decision_t::refuse("InvalidAssociationID.NotFound",
                             "The association ID '" + cmd.association_id + "' does not exist");
 }
@@ -272,6 +284,10 @@ state aggregate::apply(state s, const event& e) {
                    a.association_id.clear();
                  },
                  [&](const address_released& ev) { s.addresses.erase(ev.allocation_id); },
+                 [&](const auto_public_ip_set& ev) {
+                   if (auto it = s.instances.find(ev.instance_id); it != s.instances.end())
+                     it->second.auto_public_ip = ev.public_ip;
+                 },
                  [&](const repaired&) {},  // audit only
              },
              e);

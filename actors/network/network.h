@@ -95,16 +95,23 @@ struct allocate_address {
   std::string allocation_id;  // chosen by the caller (never reused)
   pools from;
 };
+// As on EC2, an instance with an elastic IP has no auto-assigned one: it is
+// given back on association, and an instance that loses its elastic IP gets
+// a new one from `from` when the cloud auto-assigns (`auto_public_ip`).
 struct associate_address {
   std::string account_id;
   std::string allocation_id;
   std::string instance_id;
   std::string association_id;  // used when a new association is made
   bool allow_reassociation = true;
+  pools from;
+  bool auto_public_ip = false;
 };
 struct disassociate_address {
   std::string account_id;
   std::string association_id;
+  pools from;
+  bool auto_public_ip = false;
 };
 struct release_address {
   std::string account_id;
@@ -149,13 +156,18 @@ struct address_disassociated {
 struct address_released {
   std::string allocation_id;
 };
+struct auto_public_ip_set {
+  std::string instance_id;
+  std::string public_ip;  // empty: given back
+};
 struct repaired {
   std::string host;
   std::string what;
   int64_t at_ms = 0;
 };
 using event = std::variant<lease_granted, lease_released, instance_attached, instance_detached, address_allocated,
-                           address_associated, address_disassociated, address_released, repaired>;
+                           address_associated, address_disassociated, address_released, auto_public_ip_set,
+                           repaired>;
 
 // ---- State
 struct state {

@@ -46,12 +46,8 @@ std::string mac_of(uint64_t bits) {
 std::string tap_of(uint64_t bits) { return fmt::format("kt{:010x}", bits); }
 
 decision_t allocate(const std::string& id, const state& s, const allocate_nics& cmd) {
-  decision_t out;
-  state work = s;  // a working copy, so several instances of one request see each other
-  auto emit = [&](event e) {
-    work = aggregate::apply(std::move(work), e);
-    out.events.push_back(std::move(e));
-  };
+  working_decision<aggregate> d{s, {}};
+  const state& work = d.work;
   if (!s.active()) {
     if (cmd.with.number <= s.current.number)
       return decision_t::refuse(segment_retired_code, "segment " + id + " gave lease " +
@@ -59,7 +55,7 @@ decision_t allocate(const std::string& id, const state& s, const allocate_nics& 
     if (!net::host_in(cmd.with.subnet, first_host))
       return decision_t::refuse("InternalError", "segment " + id + ": lease " + std::to_string(cmd.with.number) +
                                                      " has no usable subnet '" + cmd.with.subnet + "'");
-    emit(segment_leased{cmd.account_id, cmd.group_id, cmd.with});
+    d.emit(segment_leased{cmd.account_id, cmd.group_id, cmd.with});
   }
   for (const auto& instance_id : cmd.instance_ids) {
     if (work.nics.count(instance_id)) continue;
@@ -76,9 +72,9 @@ decision_t allocate(const std::string& id, const state& s, const allocate_nics& 
       return decision_t::refuse("InsufficientAddressCapacity",
                                 "segment " + id + " has used all its MAC addresses; launch into another security group");
     const auto bits = nic_bits(work.current.number, serial);
-    emit(nic_allocated{{instance_id, ip, mac_of(bits), tap_of(bits), {}, cmd.at_ms}, serial});
+    d.emit(nic_allocated{{instance_id, ip, mac_of(bits), tap_of(bits), {}, cmd.at_ms}, serial});
   }
-  return out;
+  return d.out;
 }
 
 decision_t retire_lease(const std::string& id, const state& s, const retire& cmd) {

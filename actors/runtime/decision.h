@@ -25,6 +25,19 @@ struct decision {
   }
 };
 
+// Events applied to a working copy of the state as they are decided, so
+// later ones see earlier ones (several instances of one request, an address
+// freed and given out again in one decision).
+template <class A>
+struct working_decision {
+  typename A::state work;
+  decision<A> out;
+  void emit(typename A::event e) {
+    work = A::apply(std::move(work), e);
+    out.events.push_back(std::move(e));
+  }
+};
+
 // The answer to a command: the events that now are durable and the state
 // after them, or an error (in which case nothing changed).
 template <class A>

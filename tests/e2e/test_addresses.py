@@ -84,9 +84,15 @@ class AddressesTest(unittest.TestCase):
         alloc = self.a.allocate_address(Domain="vpc")
         eip, alloc_id = alloc["PublicIp"], alloc["AllocationId"]
         self.assertTrue(in_pool(eip))
+        auto_a1 = self.instance(self.a, a1)["PublicIpAddress"]
         assoc = self.a.associate_address(AllocationId=alloc_id, InstanceId=a1)["AssociationId"]
         self.assertTrue(assoc.startswith("eipassoc-"))
         self.assertEqual(self.instance(self.a, a1)["PublicIpAddress"], eip)
+        # As on EC2, the auto-assigned address went back to the pool: being
+        # the lowest free one, the next allocation gets it.
+        probe = self.a.allocate_address()
+        self.assertEqual(probe["PublicIp"], auto_a1)
+        self.a.release_address(AllocationId=probe["AllocationId"])
         listed = self.addresses(self.a)[alloc_id]
         self.assertEqual((listed["InstanceId"], listed["AssociationId"], listed["PublicIp"]), (a1, assoc, eip))
         self.assertEqual(listed["PrivateIpAddress"], self.instance(self.a, a1)["PrivateIpAddress"])
@@ -99,11 +105,14 @@ class AddressesTest(unittest.TestCase):
         # With it the address moves in one step.
         assoc2 = self.a.associate_address(AllocationId=alloc_id, InstanceId=a2, AllowReassociation=True)["AssociationId"]
         self.assertEqual(self.instance(self.a, a2)["PublicIpAddress"], eip)
-        self.assertNotEqual(self.instance(self.a, a1)["PublicIpAddress"], eip)  # back to its auto address
+        moved_from = self.instance(self.a, a1)["PublicIpAddress"]
+        self.assertTrue(in_pool(moved_from) and moved_from != eip, moved_from)  # a new auto address
         self.assertEqual(error_code(self.a.release_address, AllocationId=alloc_id), "InvalidIPAddress.InUse")
 
         self.a.disassociate_address(AssociationId=assoc2)
         self.assertNotIn("InstanceId", self.addresses(self.a)[alloc_id])
+        after = self.instance(self.a, a2)["PublicIpAddress"]
+        self.assertTrue(in_pool(after) and after != eip, after)
         self.assertEqual(error_code(self.a.disassociate_address, AssociationId=assoc2),
                          "InvalidAssociationID.NotFound")
         self.a.release_address(AllocationId=alloc_id)
@@ -172,8 +181,9 @@ class AddressesTest(unittest.TestCase):
         self.assertEqual(self.instance(self.a, self.a_ids[0])["MetadataOptions"]["HttpTokens"], "optional")
 
     def test_5_pool_exhaustion_and_metadata_options(self):
-        # 3 auto addresses + the kept elastic IP are taken: two left in the pool of six.
-        got = [self.a.allocate_address()["AllocationId"] for _ in range(2)]
+        # Two auto addresses (a1 gave its own back for the kept elastic IP) and
+        # the kept elastic IP are taken: three left in the pool of six.
+        got = [self.a.allocate_address()["AllocationId"] for _ in range(3)]
         self.assertEqual(error_code(self.a.allocate_address), "AddressLimitExceeded")
         for g in got:
             self.a.release_address(AllocationId=g)

@@ -242,14 +242,16 @@ TEST(Network, ElasticIpLifecycleAndErrors) {
   EXPECT_EQ(l.refused(associate_address{acct_a, "eipalloc-1", "i-9", "eipassoc-x"}), "InvalidInstanceID.NotFound");
 
   l.ok(associate_address{acct_a, "eipalloc-1", "i-1", "eipassoc-1"});
-  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-1"), "198.51.100.11");  // the elastic IP wins over the auto one
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-1"), "198.51.100.11");
+  EXPECT_EQ(l.s.instances.at("i-1").auto_public_ip, "");  // given back: no auto one while it has an elastic one
   EXPECT_EQ(public_ip_of(l.s, acct_b, "i-1"), "");               // and only for its own account
   EXPECT_EQ(l.refused(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-2", false}),
             "Resource.AlreadyAssociated");
   EXPECT_EQ(l.refused(release_address{acct_a, "eipalloc-1"}), "InvalidIPAddress.InUse");
 
-  // Re-association moves the address in one decision.
-  l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-2", true});
+  // Re-association moves the address in one decision; i-1 gets an auto
+  // address again when the cloud gives them (the one it gave back is free).
+  l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-2", true, small_pools(), true});
   EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "198.51.100.11");
   EXPECT_EQ(public_ip_of(l.s, acct_a, "i-1"), "198.51.100.10");
   // A second elastic IP on i-2 replaces the first.
@@ -258,13 +260,23 @@ TEST(Network, ElasticIpLifecycleAndErrors) {
   EXPECT_TRUE(l.s.addresses.at("eipalloc-1").instance_id.empty());
 
   EXPECT_EQ(l.refused(disassociate_address{acct_b, "eipassoc-3"}), "InvalidAssociationID.NotFound");
-  l.ok(disassociate_address{acct_a, "eipassoc-3"});
+  l.ok(disassociate_address{acct_a, "eipassoc-3"});  // without auto-assignment: no public IP left
   EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "");
   EXPECT_EQ(l.refused(disassociate_address{acct_a, "eipassoc-3"}), "InvalidAssociationID.NotFound");
   l.ok(release_address{acct_a, "eipalloc-2"});
   EXPECT_FALSE(l.s.addresses.count("eipalloc-2"));
   EXPECT_EQ(l.refused(release_address{acct_a, "eipalloc-2"}), "InvalidAllocationID.NotFound");
 
+  // With auto-assignment, an instance losing its elastic IP gets a free
+  // auto address; when the pool has none it simply has no public IP.
+  l.ok(allocate_address{acct_a, "eipalloc-4", small_pools()});  // the last free one, .12
+  l.ok(associate_address{acct_a, "eipalloc-4", "i-2", "eipassoc-5"});
+  l.ok(disassociate_address{acct_a, "eipassoc-5", small_pools(), true});
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "");
+  l.ok(release_address{acct_a, "eipalloc-4"});
+  l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-6"});
+  l.ok(disassociate_address{acct_a, "eipassoc-6", small_pools(), true});
+  EXPECT_EQ(public_ip_of(l.s, acct_a, "i-2"), "198.51.100.12");  // eipalloc-4's, released above
   // Terminating an instance lets its elastic IP go (it stays allocated) and
   // frees its auto public IP.
   l.ok(associate_address{acct_a, "eipalloc-1", "i-2", "eipassoc-4"});
