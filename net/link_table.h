@@ -1,11 +1,11 @@
 // kumo's links on this host through libnl (route): segment bridges with their
 // gateway address, the VXLAN or VLAN device of each segment, and guests'
 // taps plugged into the right bridge. Observed from the kernel's link and
-// address caches, diffed against desired_links(view), repaired. Internal to
-// net/ (see dataplane.h).
+// address caches, diffed against the desired links and taps, repaired.
+// Internal to net/ (see dataplane.h).
 #pragma once
 
-#include "net/network_view.h"
+#include "net/desired_state.h"
 
 #include <memory>
 #include <set>
@@ -26,7 +26,7 @@ class link_table {
   // Differences from what kumo last made (on the first call: from the log)
   // are drift and come back as repairs; a segment that comes or goes is an
   // update and is only logged.
-  bool reconcile(const network_view& view, std::vector<std::string>& repairs, std::string& error);
+  bool reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error);
 
  private:
   explicit link_table(nl_sock* sock) : sock_(sock) {}
