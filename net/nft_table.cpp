@@ -128,11 +128,30 @@ bool nft_generation(uint32_t& out) {
 // The generation after `g`'s commit (the kernel skips 0 when it wraps).
 uint32_t next_generation(uint32_t g) { return g + 1 == 0 ? 1 : g + 1; }
 
-// A context of its own per listing: freeing the cache of 20,000 listed
-// elements costs ~10 ms, paid here rather than by the next write.
-struct listing_ctx {
+nft_ctx* new_context() {
   nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-  ~listing_ctx() {
+  if (ctx) {
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+  }
+  return ctx;
+}
+
+bool run(nft_ctx* ctx, const std::string& commands, std::string& output, std::string& error) {
+  const int rc = nft_run_cmd_from_buffer(ctx, commands.c_str());
+  output = nft_ctx_get_output_buffer(ctx);
+  error = nft_ctx_get_error_buffer(ctx);
+  while (!error.empty() && error.back() == '\n') error.pop_back();
+  return rc == 0;
+}
+
+// A libnftables context caches what its commands touched: after a listing
+// or a whole-table load, 20,000 elements, which the next command on it pays
+// tens of ms to drop. So those get a context of their own, freed at once,
+// and the long-lived one only ever sees `add/delete element`.
+struct scratch_context {
+  nft_ctx* ctx = new_context();
+  ~scratch_context() {
     if (ctx) nft_ctx_free(ctx);
   }
 };
@@ -140,17 +159,15 @@ struct listing_ctx {
 }  // namespace
 
 std::unique_ptr<nft_table> nft_table::open(std::string& error) {
-  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  nft_ctx* ctx = new_context();
   if (!ctx) {
     error = "libnftables: cannot create a context";
     return nullptr;
   }
-  nft_ctx_buffer_output(ctx);
-  nft_ctx_buffer_error(ctx);
   std::unique_ptr<nft_table> t(new nft_table(ctx));
   // Proves we may talk to nftables here (CAP_NET_ADMIN in this namespace).
   std::string out;
-  if (!t->run("list tables", out, error)) {
+  if (!run(ctx, "list tables", out, error)) {
     error = "nftables is not usable here (needs CAP_NET_ADMIN): " + error;
     return nullptr;
   }
@@ -159,30 +176,17 @@ std::unique_ptr<nft_table> nft_table::open(std::string& error) {
 
 nft_table::~nft_table() { nft_ctx_free(ctx_); }
 
-bool nft_table::run(const std::string& commands, std::string& output, std::string& error) {
-  const int rc = nft_run_cmd_from_buffer(ctx_, commands.c_str());
-  output = nft_ctx_get_output_buffer(ctx_);
-  error = nft_ctx_get_error_buffer(ctx_);
-  while (!error.empty() && error.back() == '\n') error.pop_back();
-  return rc == 0;
-}
-
 bool nft_table::observe(observed& out, std::string& error) {
   out = {};
   listed_at_ = std::chrono::steady_clock::now();
-  listing_ctx l;
+  scratch_context l;
   if (!l.ctx) {
     error = "libnftables: cannot create a context";
     return false;
   }
-  nft_ctx_buffer_output(l.ctx);
-  nft_ctx_buffer_error(l.ctx);
   nft_ctx_output_set_flags(l.ctx, NFT_CTX_OUTPUT_JSON);
-  const bool ok = nft_run_cmd_from_buffer(l.ctx, "list table ip kumo") == 0;
-  const std::string text = nft_ctx_get_output_buffer(l.ctx);
-  std::string why = nft_ctx_get_error_buffer(l.ctx);
-  while (!why.empty() && why.back() == '\n') why.pop_back();
-  if (!ok) {
+  std::string text, why;
+  if (!run(l.ctx, "list table ip kumo", text, why)) {
     if (why.find("No such file or directory") != std::string::npos) return true;  // no table: observed empty
     error = "nft list table ip kumo: " + why;
     return false;
@@ -219,9 +223,17 @@ bool nft_table::observe(observed& out, std::string& error) {
   return true;
 }
 
-bool nft_table::write(const std::string& commands, uint32_t base, uint32_t& after, std::string& error) {
+bool nft_table::write(const std::string& commands, bool whole_table, uint32_t base, uint32_t& after,
+                      std::string& error) {
   std::string out;
-  const bool ok = run(commands, out, error);
+  bool ok = false;
+  if (!whole_table) {
+    ok = run(ctx_, commands, out, error);
+  } else if (scratch_context c; c.ctx) {
+    ok = run(c.ctx, commands, out, error);
+  } else {
+    error = "libnftables: cannot create a context";
+  }
   if (!nft_generation(after)) after = 0;
   applied_generation_ = ok && base != 0 && after == next_generation(base) ? after : 0;
   return ok;
@@ -253,7 +265,7 @@ bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>
     uint32_t written = 0;
     if (commands.empty())
       applied_generation_ = generation;  // listed (at this generation or later) and it matched
-    else if (!write(commands, generation, written, error)) {
+    else if (!write(commands, false, generation, written, error)) {
       error = "nft could not update the elastic IP maps: " + error;
       return false;
     }
@@ -265,7 +277,7 @@ bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>
   // Replace the whole table in one transaction ("table" first, so the
   // delete never fails on a missing table).
   uint32_t written = 0;
-  if (!write("table ip kumo\ndelete table ip kumo\n" + nft_ruleset(desired), generation, written, error)) {
+  if (!write("table ip kumo\ndelete table ip kumo\n" + nft_ruleset(desired), true, generation, written, error)) {
     error = "nft could not load table ip kumo: " + error;
     return false;
   }
