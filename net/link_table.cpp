@@ -1,6 +1,7 @@
 #include "net/link_table.h"
 
 #include <net/if.h>
+#include <sys/socket.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -9,6 +10,7 @@
 #include <netlink/route/link/vxlan.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <map>
 #include <unordered_map>
 
@@ -49,21 +51,52 @@ bool has_address(nl_cache* addrs, int ifindex, const std::string& cidr) {
 
 std::unique_ptr<link_table> link_table::open(std::string& error) {
   nl_sock* sock = nl_socket_alloc();
-  if (!sock) {
-    error = "libnl: cannot allocate a socket";
+  nl_sock* events = nl_socket_alloc();
+  auto fail = [&](const std::string& what) {
+    error = what;
+    if (sock) nl_socket_free(sock);
+    if (events) nl_socket_free(events);
     return nullptr;
-  }
-  if (int rc = nl_connect(sock, NETLINK_ROUTE); rc < 0) {
-    error = "libnl: cannot connect to rtnetlink: " + nl_error(rc);
-    nl_socket_free(sock);
-    return nullptr;
-  }
-  return std::unique_ptr<link_table>(new link_table(sock));
+  };
+  if (!sock || !events) return fail("libnl: cannot allocate a socket");
+  if (int rc = nl_connect(sock, NETLINK_ROUTE); rc < 0) return fail("libnl: cannot connect to rtnetlink: " + nl_error(rc));
+  nl_socket_disable_seq_check(events);
+  if (int rc = nl_connect(events, NETLINK_ROUTE); rc < 0) return fail("libnl: cannot connect to rtnetlink: " + nl_error(rc));
+  if (int rc = nl_socket_add_memberships(events, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, 0); rc < 0)
+    return fail("libnl: cannot listen to link and address changes: " + nl_error(rc));
+  return std::unique_ptr<link_table>(new link_table(sock, events));
 }
 
-link_table::~link_table() { nl_socket_free(sock_); }
+link_table::~link_table() {
+  nl_socket_free(sock_);
+  nl_socket_free(events_);
+}
+
+bool link_table::kernel_changed() {
+  const int fd = nl_socket_get_fd(events_);
+  bool changed = false;
+  alignas(nlmsghdr) char buf[8192];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      changed = true;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return changed;
+    } else {
+      return true;  // ENOBUFS: announcements were lost
+    }
+  }
+}
 
 bool link_table::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
+  // Announcements are read on every pass, so that those that come from here
+  // on are about what the read below (if any) does not show.
+  const bool changed = kernel_changed();
+  if (applied_once_ && !changed && std::chrono::steady_clock::now() - read_at_ < reread_every &&
+      desired.links == applied_links_ && desired.taps == applied_taps_)
+    return true;  // the kernel still has what the last pass left
   std::set<std::string> wanted;
   for (const auto& l : desired.links) wanted.insert(l.name);
   const auto& before = applied_once_ ? applied_ : wanted;
@@ -81,6 +114,7 @@ bool link_table::reconcile(const desired_plane& desired, std::vector<std::string
   };
 
   snapshot now;
+  read_at_ = std::chrono::steady_clock::now();
   if (int rc = rtnl_link_alloc_cache(sock_, AF_UNSPEC, &now.links); rc < 0) return fail("libnl: reading links", rc);
   if (int rc = rtnl_addr_alloc_cache(sock_, &now.addrs); rc < 0) return fail("libnl: reading addresses", rc);
 
@@ -193,6 +227,8 @@ bool link_table::reconcile(const desired_plane& desired, std::vector<std::string
   }
   applied_once_ = true;
   applied_ = wanted;
+  applied_links_ = desired.links;
+  applied_taps_ = desired.taps;
   return true;
 }
 
