@@ -2,7 +2,9 @@
 // the `ip kumo` nft table, the links (bridges, VXLAN/VLAN devices) and the
 // dnsmasq configuration and hosts. No kernel, no I/O: the same view always
 // gives the same bytes, so the reconciler can compare desired with observed
-// text and tests can compare outputs byte for byte.
+// text and tests can compare outputs byte for byte. The reconciler takes all
+// of them at once from desired() (one validation of the view per pass); the
+// single functions are the same outputs one at a time.
 //
 // Inputs come from the ledger, but every string here ends up in nft or
 // dnsmasq syntax, so entries that are malformed (bad address, subnet, MAC,

@@ -123,10 +123,11 @@ bool dnsmasq_process::start(std::string& error) {
 }
 
 bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
-  if (desired.segments == 0) {  // nothing to serve
-    stop();
-    return true;
-  }
+  auto stopped = [&] {
+    if (!stop()) error = "dnsmasq would not stop (it outlived SIGKILL; see the log)";
+    return error.empty();
+  };
+  if (desired.segments == 0) return stopped();  // nothing to serve
   const bool conf_changed = write_if_changed(dir_ + "/dnsmasq.conf", desired.dnsmasq_config, error);
   if (!error.empty()) return false;
   const bool hosts_changed = write_if_changed(dir_ + "/hosts", desired.dnsmasq_hosts, error);
@@ -141,8 +142,7 @@ bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::s
     else
       spdlog::info("net: started dnsmasq ({} segment(s))", desired.segments);
   } else if (conf_changed) {
-    stop();
-    if (!start(error)) return false;
+    if (!stopped() || !start(error)) return false;
     spdlog::info("net: restarted dnsmasq for the new segment list");
   } else if (hosts_changed) {
     ::kill(pid, SIGHUP);  // rereads dhcp-hostsfile
@@ -151,9 +151,9 @@ bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::s
   return true;
 }
 
-void dnsmasq_process::stop() {
+bool dnsmasq_process::stop() {
   const int pid = running_pid();
-  if (!pid) return;
+  if (!pid) return true;
   ::kill(pid, SIGTERM);
   if (!gone_within(pid, std::chrono::seconds(1))) {
     spdlog::warn("net: dnsmasq (pid {}) outlived SIGTERM by 1 s; sending SIGKILL", pid);
@@ -161,11 +161,12 @@ void dnsmasq_process::stop() {
     if (!gone_within(pid, std::chrono::seconds(5))) {
       // Its pid file stays: the next reconcile still sees it running.
       spdlog::error("net: dnsmasq (pid {}) still exists 5 s after SIGKILL; left {}/dnsmasq.pid in place", pid, dir_);
-      return;
+      return false;
     }
   }
   ::unlink((dir_ + "/dnsmasq.pid").c_str());
   spdlog::info("net: stopped dnsmasq (pid {})", pid);
+  return true;
 }
 
 }  // namespace kumo::net

@@ -17,7 +17,8 @@ class dnsmasq_process {
   bool reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error);
   // SIGTERM, then SIGKILL if it outlives a second; the pid file goes only
   // once the process is gone (a pid file left behind means "it died").
-  void stop();
+  // False when it still runs 5 s after SIGKILL (its pid file stays).
+  bool stop();
 
  private:
   int running_pid() const;  // 0 when ours is not running

@@ -47,7 +47,9 @@ TEST(Dnsmasq, StopEndsItWithSigtermAndThenRemovesThePidFile) {
   test::temp_dir dir;
   auto d = stand_in(dir.path(), false);
   dnsmasq_process p(dir.path());
-  EXPECT_LT(seconds_of([&] { p.stop(); }), 1.0);
+  bool stopped = false;
+  EXPECT_LT(seconds_of([&] { stopped = p.stop(); }), 1.0);
+  EXPECT_TRUE(stopped);
   EXPECT_EQ(state_of(d->pid()), 'Z') << "stop() returned while it still ran";
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/dnsmasq.pid"));
   EXPECT_EQ(d->wait(), 128 + SIGTERM);
@@ -57,7 +59,9 @@ TEST(Dnsmasq, StopKillsOneThatOutlivesSigtermBeforeItRemovesThePidFile) {
   test::temp_dir dir;
   auto d = stand_in(dir.path(), true);
   dnsmasq_process p(dir.path());
-  EXPECT_GE(seconds_of([&] { p.stop(); }), 1.0) << "SIGTERM gets a second";
+  bool stopped = false;
+  EXPECT_GE(seconds_of([&] { stopped = p.stop(); }), 1.0) << "SIGTERM gets a second";
+  EXPECT_TRUE(stopped);
   const bool dead = state_of(d->pid()) == 'Z';
   EXPECT_TRUE(dead) << "stop() returned while it still ran";
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/dnsmasq.pid"));
@@ -69,7 +73,7 @@ TEST(Dnsmasq, StopLeavesAProcessThatIsNotOursAlone) {
   test::temp_dir dir;
   auto other = stand_in(dir.path(), false, false);  // a reused pid: another config
   dnsmasq_process p(dir.path());
-  p.stop();
+  EXPECT_TRUE(p.stop()) << "none of ours runs";
   EXPECT_NE(state_of(other->pid()), 'Z');
   EXPECT_TRUE(std::filesystem::exists(dir.path() + "/dnsmasq.pid"));
 }
