@@ -261,6 +261,26 @@ TEST_F(KernelDataplane, CommitsOfOthersAreSeenAfterElementOnlyUpdates) {
   EXPECT_EQ(output("nft list chain ip kumo forward").find("\t\taccept\n"), std::string::npos);
 }
 
+// Passes skip reading every link while rtnetlink announces no change; a
+// change made after such passes is announced, read and repaired.
+TEST_F(KernelDataplane, LinkChangesAreSeenAfterPassesThatSkippedReadingLinks) {
+  auto view = two_segments();
+  netns b1;
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  apply(view);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip link set kt0000000000003 nomaster"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"plugged tap kt0000000000003 of i-b1 back into kbr1001"});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip addr del 10.16.0.1/24 dev kbr1000"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"gave kbr1000 its gateway address 10.16.0.1/24"});
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip link set kvx1001 down"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"set link kvx1001 up (it was down)"});
+  EXPECT_NE(output("ip link show kt0000000000003").find("master kbr1001"), std::string::npos);
+  EXPECT_NE(output("ip addr show kbr1000").find("10.16.0.1/24"), std::string::npos);
+}
+
 TEST_F(KernelDataplane, AFlushedTableIsRebuiltIdenticalByANewProcess) {
   auto view = two_segments();
   apply(view);
