@@ -147,10 +147,15 @@ bool run(nft_ctx* ctx, const std::string& commands, std::string& output, std::st
 
 // A libnftables context caches what its commands touched: after a listing
 // or a whole-table load, 20,000 elements, which the next command on it pays
-// tens of ms to drop. So those get a context of their own, freed at once,
-// and the long-lived one only ever sees `add/delete element`.
+// tens of ms to drop. So those run on a context of the pass, made when first
+// needed (a listing and then a load share its cache) and freed at its end;
+// the long-lived one only ever sees `add/delete element`.
 struct scratch_context {
-  nft_ctx* ctx = new_context();
+  nft_ctx* ctx = nullptr;
+  nft_ctx* get() {
+    if (!ctx) ctx = new_context();
+    return ctx;
+  }
   ~scratch_context() {
     if (ctx) nft_ctx_free(ctx);
   }
@@ -176,17 +181,18 @@ std::unique_ptr<nft_table> nft_table::open(std::string& error) {
 
 nft_table::~nft_table() { nft_ctx_free(ctx_); }
 
-bool nft_table::observe(observed& out, std::string& error) {
+bool nft_table::observe(nft_ctx* ctx, observed& out, std::string& error) {
   out = {};
   listed_at_ = std::chrono::steady_clock::now();
-  scratch_context l;
-  if (!l.ctx) {
+  if (!ctx) {
     error = "libnftables: cannot create a context";
     return false;
   }
-  nft_ctx_output_set_flags(l.ctx, NFT_CTX_OUTPUT_JSON);
+  nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
   std::string text, why;
-  if (!run(l.ctx, "list table ip kumo", text, why)) {
+  const bool listed = run(ctx, "list table ip kumo", text, why);
+  nft_ctx_output_set_flags(ctx, 0);
+  if (!listed) {
     if (why.find("No such file or directory") != std::string::npos) return true;  // no table: observed empty
     error = "nft list table ip kumo: " + why;
     return false;
@@ -223,17 +229,14 @@ bool nft_table::observe(observed& out, std::string& error) {
   return true;
 }
 
-bool nft_table::write(const std::string& commands, bool whole_table, uint32_t base, uint32_t& after,
+bool nft_table::write(nft_ctx* ctx, const std::string& commands, uint32_t base, uint32_t& after,
                       std::string& error) {
   std::string out;
   bool ok = false;
-  if (!whole_table) {
-    ok = run(ctx_, commands, out, error);
-  } else if (scratch_context c; c.ctx) {
-    ok = run(c.ctx, commands, out, error);
-  } else {
+  if (ctx)
+    ok = run(ctx, commands, out, error);
+  else
     error = "libnftables: cannot create a context";
-  }
   if (!nft_generation(after)) after = 0;
   applied_generation_ = ok && base != 0 && after == next_generation(base) ? after : 0;
   return ok;
@@ -247,8 +250,9 @@ bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>
   // exactly what kumo left, no listing needed.
   const bool known = applied_once_ && applied_generation_ != 0 && generation == applied_generation_ &&
                      std::chrono::steady_clock::now() - listed_at_ < relist_every;
+  scratch_context scratch;
   observed listed;
-  if (!known && !observe(listed, error)) return false;
+  if (!known && !observe(scratch.get(), listed, error)) return false;
   const bool exists = known || listed.exists;
   const bool unreadable = !known && listed.unreadable;
   const std::string& skeleton = known ? applied_skeleton_ : listed.skeleton;
@@ -265,7 +269,7 @@ bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>
     uint32_t written = 0;
     if (commands.empty())
       applied_generation_ = generation;  // listed (at this generation or later) and it matched
-    else if (!write(commands, false, generation, written, error)) {
+    else if (!write(ctx_, commands, generation, written, error)) {
       error = "nft could not update the elastic IP maps: " + error;
       return false;
     }
@@ -277,12 +281,12 @@ bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>
   // Replace the whole table in one transaction ("table" first, so the
   // delete never fails on a missing table).
   uint32_t written = 0;
-  if (!write("table ip kumo\ndelete table ip kumo\n" + nft_ruleset(desired), true, generation, written, error)) {
+  if (!write(scratch.get(), "table ip kumo\ndelete table ip kumo\n" + nft_ruleset(desired), generation, written, error)) {
     error = "nft could not load table ip kumo: " + error;
     return false;
   }
   observed after;
-  if (!observe(after, error)) return false;
+  if (!observe(scratch.get(), after, error)) return false;
   std::vector<std::string> drift;
   if (!exists) {
     if (desired.segments != 0 || !want.dnat.empty()) drift.push_back("table ip kumo was missing; rebuilt it from the log");

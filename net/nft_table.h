@@ -49,13 +49,12 @@ class nft_table {
     elastic_ip_maps eips;  // the elements, sorted by key as text
     bool unreadable = false;  // a map element kumo cannot have written
   };
-  bool observe(observed& out, std::string& error);
-  // Runs kumo's transaction (element updates, or a whole table) on a kernel
-  // whose state kumo knew at generation `base` (0: unknown); `after` is the
-  // generation right after (0: unknown). applied_generation_ becomes `after`
-  // when the write was provably the only commit since `base` (the
-  // generation moved by exactly one), else 0.
-  bool write(const std::string& commands, bool whole_table, uint32_t base, uint32_t& after, std::string& error);
+  bool observe(nft_ctx* ctx, observed& out, std::string& error);
+  // Runs kumo's transaction on a kernel whose state kumo knew at generation
+  // `base` (0: unknown); `after` is the generation right after (0: unknown).
+  // applied_generation_ becomes `after` when the write was provably the only
+  // commit since `base` (the generation moved by exactly one), else 0.
+  bool write(nft_ctx* ctx, const std::string& commands, uint32_t base, uint32_t& after, std::string& error);
 
   nft_ctx* ctx_;  // element updates only (see scratch_context in nft_table.cpp)
   bool applied_once_ = false;
