@@ -16,19 +16,33 @@
 //      the same ruleset through `nft -f` alone (table deleted again first).
 //   2. incremental, M rounds in the last namespace (10,000 EIPs present): one
 //      more NIC (of the 45 spare) gets a public IP out of 198.18.0.0/15,
-//      reconcile(); then it loses it, reconcile(). Also reconcile() of an
-//      unchanged view (what every periodic pass pays).
-//   3. where an incremental reconcile's time goes: the pure functions net/
-//      calls on every reconcile (problems, eip_maps, nft_ruleset of the view
-//      and of the view without public IPs, dnsmasq config/hosts,
-//      desired_links), and the kernel side through libnftables as
-//      nft_table::observe does it (`list table ip kumo` as JSON, then parsing
-//      it), then one `add element` + `delete element` on the same libnftables
-//      context, and other listings and an `add element` after a cheap one.
-// Wall-clock times (steady_clock) of the calls; nothing is asserted.
+//      reconcile(); then it loses it, reconcile(); then reconcile() of the
+//      unchanged view (what every periodic pass pays). Every third round,
+//      someone else commits to nftables (`nft add/delete table ip
+//      bench_other`) and one more reconcile() is timed: nftables' generation
+//      moved, so that pass lists the table and diffs it: what drift
+//      detection costs, and what the pass pays that nft_table makes list the
+//      table when 30 s passed since its last listing (not reached here).
+//   3. where an incremental reconcile's time goes, step by step as
+//      kernel_dataplane::reconcile runs them, each on an instance of its own
+//      over the kernel state of section 2: desired() into a reused
+//      desired_plane (as reconcile does) and into a fresh one, one validation
+//      of the view alone (problems()), link_table::reconcile (as a pass with
+//      no link change announced does, and as one that reads every link and
+//      address: a new instance's first pass), nft_table::reconcile
+//      adding/removing one EIP, dnsmasq_process::reconcile of an unchanged
+//      plane. Then what a listing pass pays: libnftables'
+//      `list table ip kumo` as JSON, parsing it, and an `add element` on the
+//      context that just listed (why nft_table lists on a context of its own).
+// Wall-clock times (steady_clock) of the calls. Checked on the way: every
+// call succeeds, the added EIP is in eip_dnat and the removed one is not, and
+// passes after another table's commit or in section 3 report no repair.
 // usage: bench_nat [full runs=5] [incremental rounds=50]
 #include "net/dataplane.h"
 #include "net/desired_state.h"
+#include "net/dnsmasq.h"
+#include "net/link_table.h"
+#include "net/nft_table.h"
 
 #include <nftables/libnftables.h>
 #include <nlohmann/json.hpp>
@@ -278,7 +292,8 @@ int main(int argc, char** argv) {
   }
 
   // 2. Incremental, with 10,000 present.
-  std::vector<double> add, remove, noop;
+  std::vector<double> add, remove, noop, after_foreign;
+  const auto incremental_start = clock_type::now();
   if (!exit_code) {
     auto changed = view;
     const int spare = segments * nics_per_segment - elastic_ips;
@@ -301,40 +316,89 @@ int main(int argc, char** argv) {
       }
       noop.push_back(time_ms([&] { res = dp->reconcile(changed); }));
       if (!reconciled(res, "unchanged view")) exit_code = 1;
+      // Someone else commits to nftables (another table): the generation
+      // moves, so the next pass lists the table and diffs it.
+      if (k % 3 == 2) {
+        const bool other_exists = after_foreign.size() % 2;
+        if (sh(other_exists ? "nft delete table ip bench_other" : "nft add table ip bench_other") != 0) {
+          std::fprintf(stderr, "nft could not change table ip bench_other\n");
+          exit_code = 1;
+        }
+        after_foreign.push_back(time_ms([&] { res = dp->reconcile(changed); }));
+        if (!reconciled(res, "after a foreign commit")) exit_code = 1;
+        if (!res.repairs.empty()) {
+          std::fprintf(stderr, "a foreign table was taken for drift: %s\n", res.repairs.front().c_str());
+          exit_code = 1;
+        }
+      }
     }
+    if (after_foreign.size() % 2) sh("nft delete table ip bench_other");
     if (!exit_code) {
-      std::printf("\n2. incremental, %d EIPs present, %d rounds (each round: add one, remove it, unchanged):\n",
-                  elastic_ips, rounds);
-      print_summary("reconcile() adding one EIP (NIC gets a public IP)", add);
-      print_summary("reconcile() removing one EIP", remove);
+      const double took_s = ms_since(incremental_start) / 1000;
+      std::printf("\n2. incremental, %d EIPs present, %d rounds in %.1f s (each round: add one, remove it, unchanged;\n"
+                  "   every third round also a commit to another nft table, then a pass):\n",
+                  elastic_ips, rounds, took_s);
+      print_summary("reconcile() adding one EIP (NIC gets a public IP)", add, true);
+      print_summary("reconcile() removing one EIP", remove, true);
       print_summary("reconcile() of an unchanged view", noop);
+      print_summary("reconcile() after another nft commit (listing + diff)", after_foreign);
+      std::printf("  (a pass lists the table only when nftables' generation is not the one kumo's last write left,\n"
+                  "   or %lld s after its last listing, at the cost of the last row; here the last row's passes\n"
+                  "   list every third round, so no pass of the other rows lists)\n",
+                  static_cast<long long>(net::nft_table::relist_every.count()));
     }
   }
 
-  // 3. Where the time of an incremental reconcile goes.
+  // 3. Where the time of an incremental reconcile goes: the same steps as
+  // kernel_dataplane::reconcile, each timed alone, on instances of their own
+  // over the kernel state section 2 left.
   if (!exit_code) {
-    std::vector<double> problems_ms, eip_ms, ruleset_ms, bare_ms, dnsmasq_ms, links_ms, list_ms, parse_ms,
-        add_ms, add_after_list_ms, delete_ms, tables_ms, terse_ms,
-        chains_ms;
+    std::vector<double> plane_ms, fresh_ms, check_ms, links_ms, links_read_ms, nft_ms, dnsmasq_ms, list_ms, parse_ms,
+        add_ms;
+    std::string error;
+    auto links = net::link_table::open(error);
+    auto table = net::nft_table::open(error);
+    if (!links || !table) {
+      std::fprintf(stderr, "parts: %s\n", error.c_str());
+      exit_code = 1;
+    }
+    net::dnsmasq_process dnsmasq(dir);  // adopts dp's
+    net::desired_plane plane, with_one_more;
+    auto more = view;
+    more.nics[elastic_ips].public_ip = spare_public_ip(0);
+    net::desired(more, dir, with_one_more);
+    std::vector<std::string> repairs;
+    // Its first pass lists the table (and takes the missing EIP for drift,
+    // the log being what the kernel should have had).
+    if (!exit_code && !table->reconcile(with_one_more, repairs, error)) {
+      std::fprintf(stderr, "parts: nft: %s\n", error.c_str());
+      exit_code = 1;
+    }
+    repairs.clear();
     nft k;
     size_t listing_bytes = 0;
-    for (int i = 0; i < 20; ++i) {
-      problems_ms.push_back(time_ms([&] { (void)net::problems(view); }));
-      eip_ms.push_back(time_ms([&] { (void)net::eip_maps(view); }));
-      ruleset_ms.push_back(time_ms([&] { (void)net::nft_ruleset(view); }));
-      bare_ms.push_back(time_ms([&] {
-        auto bare = view;
-        for (auto& n : bare.nics) n.public_ip.clear();
-        (void)net::nft_ruleset(bare);
-      }));
-      dnsmasq_ms.push_back(time_ms([&] {
-        (void)net::dnsmasq_config(view, dir);
-        (void)net::dnsmasq_hosts(view);
-      }));
-      links_ms.push_back(time_ms([&] { (void)net::desired_links(view); }));
+    for (int i = 0; i < 20 && !exit_code; ++i) {
+      plane_ms.push_back(time_ms([&] { net::desired(view, dir, plane); }));
+      fresh_ms.push_back(time_ms([&] { (void)net::desired(view, dir); }));
+      check_ms.push_back(time_ms([&] { (void)net::problems(view); }));
+      bool ok = true;
+      links_ms.push_back(time_ms([&] { ok = links->reconcile(plane, repairs, error) && ok; }));
+      if (auto fresh = net::link_table::open(error))  // its first pass reads every link and address
+        links_read_ms.push_back(time_ms([&] { ok = fresh->reconcile(plane, repairs, error) && ok; }));
+      // One EIP more, then one fewer: map elements through libnftables.
+      nft_ms.push_back(time_ms([&] { ok = table->reconcile(with_one_more, repairs, error) && ok; }));
+      nft_ms.push_back(time_ms([&] { ok = table->reconcile(plane, repairs, error) && ok; }));
+      dnsmasq_ms.push_back(time_ms([&] { ok = dnsmasq.reconcile(plane, repairs, error) && ok; }));
+      if (!ok || !repairs.empty()) {
+        std::fprintf(stderr, "parts: %s\n", ok ? repairs.front().c_str() : error.c_str());
+        exit_code = 1;
+      }
+    }
+    // Then (the element changes below are commits of someone else for
+    // nft_table, which would make its passes above list the table):
+    for (int i = 0; i < 20 && !exit_code; ++i) {
+      // What a pass that lists pays: the listing as JSON and its parsing.
       std::string listing;
-      // As observe() then the map update do it: the listing, then the
-      // element change on the same context.
       nft_ctx_output_set_flags(k.ctx, NFT_CTX_OUTPUT_JSON);
       list_ms.push_back(time_ms([&] { k.run("list table ip kumo", &listing); }));
       nft_ctx_output_set_flags(k.ctx, 0);
@@ -344,42 +408,26 @@ int main(int argc, char** argv) {
         if (!j.is_object()) std::fprintf(stderr, "the listing is not JSON\n");
         (void)j.dump();
       }));
-      bool ok = true;
-      auto element = [&](const char* verb, const std::string& ip) {
-        return time_ms([&] {
-          ok = k.run(std::string(verb) + " element ip kumo eip_dnat { " + ip +
-                     (verb[0] == 'a' ? " : 10.16.40.200 }\n" : " }\n")) && ok;
-        });
-      };
-      const auto ip = spare_public_ip(1000 + i), ip2 = spare_public_ip(2000 + i);
-      add_after_list_ms.push_back(element("add", ip));
-      delete_ms.push_back(element("delete", ip));
-      nft_ctx_output_set_flags(k.ctx, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_TERSE);
-      terse_ms.push_back(time_ms([&] { k.run("list table ip kumo"); }));
-      nft_ctx_output_set_flags(k.ctx, 0);
-      tables_ms.push_back(time_ms([&] { k.run("list tables"); }));
-      chains_ms.push_back(time_ms([&] { k.run("list chains ip"); }));
-      add_ms.push_back(element("add", ip2));
-      element("delete", ip2);
-      if (!ok) std::fprintf(stderr, "add/delete element failed\n");
+      // And an element update on a context that just listed (why nft_table
+      // lists on a context of its own).
+      add_ms.push_back(time_ms([&] { k.run("add element ip kumo eip_dnat { " + spare_public_ip(1000 + i) + " : 10.16.40.200 }"); }));
+      k.run("delete element ip kumo eip_dnat { " + spare_public_ip(1000 + i) + " }");
     }
-    std::printf("\n3. parts of one reconcile() at %d EIPs (20 runs each; pure = no kernel):\n", elastic_ips);
-    print_summary("pure: problems(view) (kernel_dataplane logs them)", problems_ms);
-    print_summary("pure: eip_maps(view)", eip_ms);
-    print_summary("pure: nft_ruleset(view)", ruleset_ms);
-    print_summary("pure: copy view, clear public IPs, nft_ruleset(bare)", bare_ms);
-    print_summary("pure: dnsmasq_config + dnsmasq_hosts", dnsmasq_ms);
-    print_summary("pure: desired_links(view)", links_ms);
-    char what[96];
-    std::snprintf(what, sizeof what, "kernel: libnftables `list table ip kumo` JSON (%zu KB)", listing_bytes / 1024);
-    print_summary(what, list_ms);
-    print_summary("parse that JSON + dump (nlohmann, as observe() does)", parse_ms);
-    print_summary("kernel: `add element` of one EIP right after that listing", add_after_list_ms);
-    print_summary("kernel: `delete element` of it right after", delete_ms);
-    print_summary("kernel: the same listing terse (-t: fetched, not printed), JSON", terse_ms);
-    print_summary("kernel: `list tables`", tables_ms);
-    print_summary("kernel: `list chains ip` (no set elements fetched)", chains_ms);
-    print_summary("kernel: `add element` of one EIP right after `list chains`", add_ms);
+    if (!exit_code) {
+      std::printf("\n3. parts of one reconcile() at %d EIPs, in kernel_dataplane's order (20 runs each):\n", elastic_ips);
+      print_summary("pure: desired(view) into last pass's plane (as reconcile)", plane_ms);
+      print_summary("pure: desired(view) into a fresh desired_plane", fresh_ms);
+      print_summary("pure: of which one validation of the view (problems(view))", check_ms);
+      print_summary("kernel: link_table::reconcile, no link change announced", links_ms);
+      print_summary("kernel: link_table::reconcile reading all links and addresses", links_read_ms);
+      print_summary("kernel: nft_table::reconcile, one EIP more or fewer", nft_ms);
+      print_summary("kernel: dnsmasq reconcile, unchanged (files compared)", dnsmasq_ms);
+      char what[96];
+      std::snprintf(what, sizeof what, "kernel: libnftables `list table ip kumo` JSON (%zu KB)", listing_bytes / 1024);
+      print_summary(what, list_ms);
+      print_summary("parse that JSON + dump (nlohmann, as a listing pass does)", parse_ms);
+      print_summary("kernel: `add element` on the context that just listed", add_ms);
+    }
     std::printf("  load average at the end: %s\n", loadavg().c_str());
   }
 

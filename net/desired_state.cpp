@@ -1,9 +1,11 @@
 #include "net/desired_state.h"
 
 #include <algorithm>
+#include <bitset>
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <tuple>
 
 namespace kumo::net {
@@ -15,21 +17,20 @@ constexpr uint32_t max_vlan_id = 4094;
 constexpr size_t max_ifname = 15;  // IFNAMSIZ - 1
 
 // Strict dotted quad: four canonical decimal octets ("010" is refused).
-std::optional<uint32_t> parse_ipv4(const std::string& s) {
+// Called for every address of every NIC on every pass: no allocation.
+std::optional<uint32_t> parse_ipv4(std::string_view s) {
   uint32_t value = 0;
   size_t pos = 0;
   for (int i = 0; i < 4; ++i) {
-    size_t end = s.find('.', pos);
-    if (i == 3) end = s.size();
-    if (end == std::string::npos || end == pos || end - pos > 3) return std::nullopt;
-    std::string part = s.substr(pos, end - pos);
-    if (!std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return std::nullopt;
-    int octet = std::stoi(part);
-    if (octet > 255 || std::to_string(octet) != part) return std::nullopt;
-    value = (value << 8) | static_cast<uint32_t>(octet);
-    pos = end + 1;
+    if (i > 0 && (pos >= s.size() || s[pos++] != '.')) return std::nullopt;
+    const size_t start = pos;
+    uint32_t octet = 0;
+    while (pos < s.size() && pos - start < 4 && s[pos] >= '0' && s[pos] <= '9') octet = octet * 10 + (s[pos++] - '0');
+    const size_t digits = pos - start;
+    if (digits == 0 || digits > 3 || octet > 255 || (digits > 1 && s[start] == '0')) return std::nullopt;
+    value = (value << 8) | octet;
   }
+  if (pos != s.size()) return std::nullopt;
   return value;
 }
 
@@ -47,7 +48,7 @@ struct cidr {
 std::optional<cidr> parse_cidr(const std::string& s) {
   size_t slash = s.find('/');
   if (slash == std::string::npos) return std::nullopt;
-  auto address = parse_ipv4(s.substr(0, slash));
+  auto address = parse_ipv4(std::string_view(s).substr(0, slash));
   std::string len = s.substr(slash + 1);
   if (!address || len.empty() || len.size() > 2 ||
       !std::all_of(len.begin(), len.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -107,6 +108,12 @@ struct checked_segment {
   std::string gateway() const { return format_ipv4(network + 1); }
 };
 
+struct checked_nic {
+  const nic* n;
+  uint32_t private_ip;
+  uint32_t public_ip;  // meaningful when n->public_ip is not empty
+};
+
 struct checked_rule {
   uint32_t vni;
   std::string protocol;  // nft name or "-1"
@@ -121,7 +128,7 @@ struct checked_rule {
 // The well-formed part of a view, in canonical order, and what was left out.
 struct checked_view {
   std::vector<checked_segment> segments;   // by vni, unique
-  std::vector<const nic*> nics;            // by instance id, unique
+  std::vector<checked_nic> nics;           // by instance id, unique
   std::vector<checked_rule> rules;         // ingress: sorted, unique
   std::vector<checked_rule> egress;        // egress: sorted, unique
   bool metadata_ok = false;
@@ -200,42 +207,58 @@ checked_view check(const network_view& v) {
       cv.segments.push_back({s, *network});
   }
 
-  std::vector<const nic*> nics;
-  for (const auto& n : v.nics) nics.push_back(&n);
-  std::sort(nics.begin(), nics.end(), [](const nic* a, const nic* b) {
-    return std::tie(a->instance_id, a->tap) < std::tie(b->instance_id, b->tap);
-  });
-  std::set<uint32_t> private_ips, public_ips;
-  for (const nic* n : nics) {
-    std::string where = "nic of " + n->instance_id + ": ";
-    const checked_segment* seg = cv.find(n->vni);
-    auto priv = parse_ipv4(n->private_ip);
-    std::optional<uint32_t> pub;
-    if (!n->public_ip.empty()) pub = parse_ipv4(n->public_ip);
-    if (!cv.nics.empty() && cv.nics.back()->instance_id == n->instance_id)
-      cv.problems.push_back(where + "instance already has a nic");
-    else if (!seg)
-      cv.problems.push_back(where + "unknown segment " + std::to_string(n->vni));
-    else if (!priv || (*priv & 0xffffff00u) != seg->network || (*priv & 255) < 2 ||
-             (*priv & 255) == 255)
-      cv.problems.push_back(where + "private ip '" + n->private_ip + "' not a host of " +
-                            seg->seg->subnet);
-    else if (!n->public_ip.empty() && !pub)
-      cv.problems.push_back(where + "malformed public ip '" + n->public_ip + "'");
-    else if (!valid_mac(n->mac))
-      cv.problems.push_back(where + "malformed mac '" + n->mac + "'");
-    else if (!valid_ifname(n->tap))
-      cv.problems.push_back(where + "bad tap name '" + n->tap + "'");
-    else if (private_ips.count(*priv))
-      cv.problems.push_back(where + "private ip " + n->private_ip + " already used");
-    else if (pub && public_ips.count(*pub))
-      cv.problems.push_back(where + "public ip " + n->public_ip + " already used");
-    else {
-      private_ips.insert(*priv);
-      if (pub) public_ips.insert(*pub);
-      cv.nics.push_back(n);
-    }
+  // Views come sorted by instance id: then the NICs are taken as they are.
+  // (Thousands of NICs on every pass: no copies, no per-NIC allocation.)
+  auto by_instance = [](const nic& a, const nic& b) { return std::tie(a.instance_id, a.tap) < std::tie(b.instance_id, b.tap); };
+  std::vector<const nic*> sorted;
+  if (!std::is_sorted(v.nics.begin(), v.nics.end(), by_instance)) {
+    for (const auto& n : v.nics) sorted.push_back(&n);
+    std::sort(sorted.begin(), sorted.end(), [&](const nic* a, const nic* b) { return by_instance(*a, *b); });
   }
+  // A public IP can only be taken twice if it appears twice in the view:
+  // those few are the ones to track.
+  std::vector<uint32_t> publics, contested;
+  for (const auto& n : v.nics)
+    if (auto pub = n.public_ip.empty() ? std::nullopt : parse_ipv4(n.public_ip)) publics.push_back(*pub);
+  std::sort(publics.begin(), publics.end());
+  for (size_t i = 1; i < publics.size(); ++i)
+    if (publics[i] == publics[i - 1] && (contested.empty() || contested.back() != publics[i])) contested.push_back(publics[i]);
+  auto is_contested = [&](uint32_t a) { return std::binary_search(contested.begin(), contested.end(), a); };
+  std::set<uint32_t> publics_taken;                    // of the contested ones
+  std::map<uint32_t, std::bitset<256>> private_taken;  // by /24 network: hosts taken
+  cv.nics.reserve(v.nics.size());
+  auto take = [&](const nic& n) {
+    auto problem = [&](const std::string& what) { cv.problems.push_back("nic of " + n.instance_id + ": " + what); };
+    const checked_segment* seg = cv.find(n.vni);
+    auto priv = parse_ipv4(n.private_ip);
+    std::optional<uint32_t> pub;
+    if (!n.public_ip.empty()) pub = parse_ipv4(n.public_ip);
+    if (!cv.nics.empty() && cv.nics.back().n->instance_id == n.instance_id)
+      problem("instance already has a nic");
+    else if (!seg)
+      problem("unknown segment " + std::to_string(n.vni));
+    else if (!priv || (*priv & 0xffffff00u) != seg->network || (*priv & 255) < 2 || (*priv & 255) == 255)
+      problem("private ip '" + n.private_ip + "' not a host of " + seg->seg->subnet);
+    else if (!n.public_ip.empty() && !pub)
+      problem("malformed public ip '" + n.public_ip + "'");
+    else if (!valid_mac(n.mac))
+      problem("malformed mac '" + n.mac + "'");
+    else if (!valid_ifname(n.tap))
+      problem("bad tap name '" + n.tap + "'");
+    else if (private_taken[seg->network][*priv & 255])
+      problem("private ip " + n.private_ip + " already used");
+    else if (pub && is_contested(*pub) && publics_taken.count(*pub))
+      problem("public ip " + n.public_ip + " already used");
+    else {
+      private_taken[seg->network].set(*priv & 255);
+      if (pub && is_contested(*pub)) publics_taken.insert(*pub);
+      cv.nics.push_back({&n, *priv, pub.value_or(0)});
+    }
+  };
+  if (sorted.empty())
+    for (const auto& n : v.nics) take(n);
+  else
+    for (const nic* n : sorted) take(*n);
 
   cv.rules = check_rules(v.ingress, "ingress", cv);
   cv.egress = check_rules(v.egress, "egress", cv);
@@ -277,65 +300,63 @@ std::string rule_match(const checked_rule& r, direction d) {
   return m;
 }
 
-void map_block(std::string& out, const std::string& name,
-               const std::vector<std::pair<std::string, std::string>>& elements) {
-  out += "\tmap " + name + " {\n\t\ttype ipv4_addr : ipv4_addr\n";
+void map_block(std::string& out, const char* name, const std::vector<std::pair<std::string, std::string>>& elements) {
+  out += "\tmap ";
+  out += name;
+  out += " {\n\t\ttype ipv4_addr : ipv4_addr\n";
   if (!elements.empty()) {
     // One element per line (trailing comma included) so that one mapping is
     // one line of the text.
     out += "\t\telements = {\n";
-    for (const auto& [k, v] : elements) out += "\t\t\t" + k + " : " + v + ",\n";
+    for (const auto& [k, v] : elements) {
+      out += "\t\t\t";
+      out += k;
+      out += " : ";
+      out += v;
+      out += ",\n";
+    }
     out += "\t\t}\n";
   }
   out += "\t}\n";
 }
 
-}  // namespace
-
-std::string bridge_name(uint32_t vni) { return "kbr" + std::to_string(vni); }
-
-std::string host_name(const std::string& ip) {
-  std::string dashed = ip;
-  std::replace(dashed.begin(), dashed.end(), '.', '-');
-  return "ip-" + dashed;
-}
-
-text_or_error gateway_of(const std::string& subnet) { return host_in(subnet, 1); }
-
-text_or_error host_in(const std::string& subnet, int host) {
-  std::string error;
-  auto network = parse_subnet24(subnet, error);
-  if (!network) return {"", error};
-  if (host < 1 || host > 254)
-    return {"", "host " + std::to_string(host) + " is outside 1..254 of " + subnet};
-  return {format_ipv4(*network + static_cast<uint32_t>(host)), ""};
-}
-
-std::vector<std::string> problems(const network_view& view) { return check(view).problems; }
-
-elastic_ip_maps eip_maps(const network_view& view) {
-  checked_view cv = check(view);
-  // Keyed by address so their order is stable whatever the nic order.
-  std::map<uint32_t, std::string> dnat, snat;
-  for (const nic* n : cv.nics) {
-    if (n->public_ip.empty()) continue;
-    dnat[*parse_ipv4(n->public_ip)] = n->private_ip;
-    snat[*parse_ipv4(n->private_ip)] = n->public_ip;
-  }
-  elastic_ip_maps out;
-  for (const auto& [k, v] : dnat) out.dnat.emplace_back(format_ipv4(k), v);
-  for (const auto& [k, v] : snat) out.snat.emplace_back(format_ipv4(k), v);
+std::string nft_text(const std::string& rules, const elastic_ip_maps& eips) {
+  std::string out;
+  out.reserve(rules.size() + 128 + 32 * (eips.dnat.size() + eips.snat.size()));
+  out += "table ip kumo {\n";
+  map_block(out, "eip_dnat", eips.dnat);
+  map_block(out, "eip_snat", eips.snat);
+  out += rules;
   return out;
 }
 
-std::string nft_ruleset(const network_view& view) {
-  checked_view cv = check(view);
-  std::string out = "table ip kumo {\n";
-  auto maps = eip_maps(view);
-  map_block(out, "eip_dnat", maps.dnat);
-  map_block(out, "eip_snat", maps.snat);
+// Sorted by address, so their order is stable whatever the nic order (keys
+// are unique: check() leaves out a second user of an address).
+void eips_of(const checked_view& cv, elastic_ip_maps& out) {
+  std::vector<std::pair<uint32_t, const nic*>> by_public, by_private;
+  for (const auto& c : cv.nics) {
+    if (c.n->public_ip.empty()) continue;
+    by_public.emplace_back(c.public_ip, c.n);
+    by_private.emplace_back(c.private_ip, c.n);
+  }
+  std::sort(by_public.begin(), by_public.end());
+  std::sort(by_private.begin(), by_private.end());
+  // Assigned in place: the strings and vectors of `out` keep their buffers.
+  out.dnat.resize(by_public.size());
+  for (size_t i = 0; i < by_public.size(); ++i) {
+    out.dnat[i].first = by_public[i].second->public_ip;
+    out.dnat[i].second = by_public[i].second->private_ip;
+  }
+  out.snat.resize(by_private.size());
+  for (size_t i = 0; i < by_private.size(); ++i) {
+    out.snat[i].first = by_private[i].second->private_ip;
+    out.snat[i].second = by_private[i].second->public_ip;
+  }
+}
 
-  out += "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n";
+// The table after its two maps (see desired_plane::nft_rules).
+std::string rules_of(const network_view& view, const checked_view& cv) {
+  std::string out = "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n";
   if (cv.metadata_ok)
     for (const auto& s : cv.segments)
       out += "\t\tiifname \"" + bridge_name(s.seg->vni) + "\" ip daddr " + view.metadata_ip +
@@ -415,8 +436,7 @@ std::string nft_ruleset(const network_view& view) {
   return out;
 }
 
-std::vector<link> desired_links(const network_view& view) {
-  checked_view cv = check(view);
+std::vector<link> links_of(const network_view& view, const checked_view& cv) {
   std::vector<link> links;
   for (const auto& s : cv.segments) {
     uint32_t vni = s.seg->vni;
@@ -445,8 +465,7 @@ std::vector<link> desired_links(const network_view& view) {
   return links;
 }
 
-std::string dnsmasq_config(const network_view& view, const std::string& state_dir) {
-  checked_view cv = check(view);
+std::string dnsmasq_config_of(const checked_view& cv, const std::string& state_dir) {
   std::string out =
       "# generated by kumo from the event log; rewritten on every reconcile\n"
       "port=0\n"
@@ -464,13 +483,93 @@ std::string dnsmasq_config(const network_view& view, const std::string& state_di
   return out;
 }
 
-std::string dnsmasq_hosts(const network_view& view) {
+// By instance id (the order of check()), into `out`'s buffer.
+void dnsmasq_hosts_of(const checked_view& cv, std::string& out) {
+  out.clear();
+  for (const auto& c : cv.nics) {
+    out += c.n->mac;
+    out += ',';
+    out += c.n->private_ip;
+    out += ',';
+    out += host_name(c.n->private_ip);
+    out += '\n';
+  }
+}
+
+void taps_of(const checked_view& cv, std::vector<tap_port>& out) {
+  out.resize(cv.nics.size());
+  for (size_t i = 0; i < cv.nics.size(); ++i) {
+    out[i].tap = cv.nics[i].n->tap;
+    out[i].instance_id = cv.nics[i].n->instance_id;
+    out[i].vni = cv.nics[i].n->vni;
+  }
+}
+
+}  // namespace
+
+std::string bridge_name(uint32_t vni) { return "kbr" + std::to_string(vni); }
+
+std::string host_name(const std::string& ip) {
+  std::string dashed = ip;
+  std::replace(dashed.begin(), dashed.end(), '.', '-');
+  return "ip-" + dashed;
+}
+
+text_or_error gateway_of(const std::string& subnet) { return host_in(subnet, 1); }
+
+text_or_error host_in(const std::string& subnet, int host) {
+  std::string error;
+  auto network = parse_subnet24(subnet, error);
+  if (!network) return {"", error};
+  if (host < 1 || host > 254)
+    return {"", "host " + std::to_string(host) + " is outside 1..254 of " + subnet};
+  return {format_ipv4(*network + static_cast<uint32_t>(host)), ""};
+}
+
+std::vector<std::string> problems(const network_view& view) { return check(view).problems; }
+
+elastic_ip_maps eip_maps(const network_view& view) {
+  elastic_ip_maps out;
+  eips_of(check(view), out);
+  return out;
+}
+
+std::string nft_ruleset(const network_view& view) {
   checked_view cv = check(view);
-  std::vector<std::string> lines;
-  for (const nic* n : cv.nics) lines.push_back(n->mac + "," + n->private_ip + "," + host_name(n->private_ip));
-  std::sort(lines.begin(), lines.end());
+  elastic_ip_maps eips;
+  eips_of(cv, eips);
+  return nft_text(rules_of(view, cv), eips);
+}
+
+std::string nft_ruleset(const desired_plane& d) { return nft_text(d.nft_rules, d.eips); }
+
+std::vector<link> desired_links(const network_view& view) { return links_of(view, check(view)); }
+
+std::string dnsmasq_config(const network_view& view, const std::string& state_dir) {
+  return dnsmasq_config_of(check(view), state_dir);
+}
+
+std::string dnsmasq_hosts(const network_view& view) {
   std::string out;
-  for (const auto& l : lines) out += l + "\n";
+  dnsmasq_hosts_of(check(view), out);
+  return out;
+}
+
+void desired(const network_view& view, const std::string& state_dir, desired_plane& out) {
+  checked_view cv = check(view);
+  out.segments = cv.segments.size();
+  out.links = links_of(view, cv);
+  taps_of(cv, out.taps);
+  out.nft_rules = rules_of(view, cv);
+  eips_of(cv, out.eips);
+  out.dnsmasq_config = dnsmasq_config_of(cv, state_dir);
+  dnsmasq_hosts_of(cv, out.dnsmasq_hosts);
+  out.problems = std::move(cv.problems);
+}
+
+desired_plane desired(const network_view& view, const std::string& state_dir) {
+  desired_plane out;
+  desired(view, state_dir, out);
   return out;
 }
 

@@ -1,13 +1,12 @@
 #include "net/dnsmasq.h"
 
-#include "net/desired_state.h"
-
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -25,9 +24,24 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// Whether the file holds exactly `text`, compared a block at a time (the
+// hosts file of 10,000 NICs is read on every pass; no copy of it is made).
+bool holds(const std::string& path, const std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::array<char, 16384> block;
+  size_t at = 0;
+  while (in.read(block.data(), block.size()) || in.gcount() > 0) {
+    const auto n = static_cast<size_t>(in.gcount());
+    if (at + n > text.size() || std::memcmp(block.data(), text.data() + at, n) != 0) return false;
+    at += n;
+  }
+  return at == text.size();
+}
+
 // Writes `text` unless the file already holds it; true when it changed.
 bool write_if_changed(const std::string& path, const std::string& text, std::string& error) {
-  if (read_file(path) == text) return false;
+  if (holds(path, text)) return false;
   const auto tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -39,6 +53,25 @@ bool write_if_changed(const std::string& path, const std::string& text, std::str
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) error = "cannot replace " + path + ": " + std::strerror(errno);
   return error.empty();
+}
+
+// True once `pid` no longer runs: no such process, or a zombie (dead; only
+// its parent's wait() is missing).
+bool gone(int pid) {
+  if (::kill(pid, 0) != 0) return errno == ESRCH;
+  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto paren = stat.rfind(')');  // "pid (comm) S ...": comm may hold anything
+  return paren != std::string::npos && paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X');
+}
+
+// Polls until `pid` is gone or `limit` has passed.
+bool gone_within(int pid, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!gone(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 }  // namespace
@@ -89,14 +122,15 @@ bool dnsmasq_process::start(std::string& error) {
   return true;
 }
 
-bool dnsmasq_process::reconcile(const network_view& view, std::vector<std::string>& repairs, std::string& error) {
-  if (view.segments.empty()) {  // nothing to serve
-    stop();
-    return true;
-  }
-  const bool conf_changed = write_if_changed(dir_ + "/dnsmasq.conf", dnsmasq_config(view, dir_), error);
+bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
+  auto stopped = [&] {
+    if (!stop()) error = "dnsmasq would not stop (it outlived SIGKILL; see the log)";
+    return error.empty();
+  };
+  if (desired.segments == 0) return stopped();  // nothing to serve
+  const bool conf_changed = write_if_changed(dir_ + "/dnsmasq.conf", desired.dnsmasq_config, error);
   if (!error.empty()) return false;
-  const bool hosts_changed = write_if_changed(dir_ + "/hosts", dnsmasq_hosts(view), error);
+  const bool hosts_changed = write_if_changed(dir_ + "/hosts", desired.dnsmasq_hosts, error);
   if (!error.empty()) return false;
   const int pid = running_pid();
   if (!pid) {
@@ -106,10 +140,9 @@ bool dnsmasq_process::reconcile(const network_view& view, std::vector<std::strin
     if (died)
       repairs.push_back("restarted dnsmasq (it was not running)");
     else
-      spdlog::info("net: started dnsmasq ({} segment(s))", view.segments.size());
+      spdlog::info("net: started dnsmasq ({} segment(s))", desired.segments);
   } else if (conf_changed) {
-    stop();
-    if (!start(error)) return false;
+    if (!stopped() || !start(error)) return false;
     spdlog::info("net: restarted dnsmasq for the new segment list");
   } else if (hosts_changed) {
     ::kill(pid, SIGHUP);  // rereads dhcp-hostsfile
@@ -118,12 +151,22 @@ bool dnsmasq_process::reconcile(const network_view& view, std::vector<std::strin
   return true;
 }
 
-void dnsmasq_process::stop() {
+bool dnsmasq_process::stop() {
   const int pid = running_pid();
-  if (!pid) return;
+  if (!pid) return true;
   ::kill(pid, SIGTERM);
-  for (int i = 0; i < 50 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  if (!gone_within(pid, std::chrono::seconds(1))) {
+    spdlog::warn("net: dnsmasq (pid {}) outlived SIGTERM by 1 s; sending SIGKILL", pid);
+    ::kill(pid, SIGKILL);
+    if (!gone_within(pid, std::chrono::seconds(5))) {
+      // Its pid file stays: the next reconcile still sees it running.
+      spdlog::error("net: dnsmasq (pid {}) still exists 5 s after SIGKILL; left {}/dnsmasq.pid in place", pid, dir_);
+      return false;
+    }
+  }
   ::unlink((dir_ + "/dnsmasq.pid").c_str());
+  spdlog::info("net: stopped dnsmasq (pid {})", pid);
+  return true;
 }
 
 }  // namespace kumo::net

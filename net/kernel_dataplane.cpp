@@ -1,5 +1,6 @@
 // The kernel data plane: links (libnl), the `ip kumo` table (libnftables)
-// and dnsmasq, each observed, diffed and repaired on every reconcile.
+// and dnsmasq, each observed, diffed against one desired_plane per pass and
+// repaired.
 #include "net/dataplane.h"
 #include "net/dnsmasq.h"
 #include "net/link_table.h"
@@ -24,11 +25,13 @@ class kernel_dataplane : public dataplane {
 
   reconcile_result reconcile(const network_view& view) override {
     reconcile_result r;
-    for (const auto& p : problems(view)) spdlog::warn("net: left out of the data plane: {}", p);
+    // One validation of the view for the whole pass, into last pass's buffers.
+    desired(view, cfg_.state_dir, want_);
+    for (const auto& p : want_.problems) spdlog::warn("net: left out of the data plane: {}", p);
     if (cfg_.manage_sysctls) forward_packets(r);
     // Bridges first: dnsmasq binds to them, and the table names them.
-    bool ok = links_->reconcile(view, r.repairs, r.error) && nft_->reconcile(view, r.repairs, r.error) &&
-              dnsmasq_.reconcile(view, r.repairs, r.error);
+    bool ok = links_->reconcile(want_, r.repairs, r.error) && nft_->reconcile(want_, r.repairs, r.error) &&
+              dnsmasq_.reconcile(want_, r.repairs, r.error);
     r.ok = ok;
     return r;
   }
@@ -49,6 +52,7 @@ class kernel_dataplane : public dataplane {
   std::unique_ptr<link_table> links_;
   std::unique_ptr<nft_table> nft_;
   dnsmasq_process dnsmasq_;
+  desired_plane want_;  // this pass's; kept for its buffers
 };
 
 }  // namespace

@@ -1,8 +1,7 @@
 #include "net/link_table.h"
 
-#include "net/desired_state.h"
-
 #include <net/if.h>
+#include <sys/socket.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -11,7 +10,9 @@
 #include <netlink/route/link/vxlan.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <map>
+#include <unordered_map>
 
 namespace kumo::net {
 namespace {
@@ -50,24 +51,54 @@ bool has_address(nl_cache* addrs, int ifindex, const std::string& cidr) {
 
 std::unique_ptr<link_table> link_table::open(std::string& error) {
   nl_sock* sock = nl_socket_alloc();
-  if (!sock) {
-    error = "libnl: cannot allocate a socket";
+  nl_sock* events = nl_socket_alloc();
+  auto fail = [&](const std::string& what) {
+    error = what;
+    if (sock) nl_socket_free(sock);
+    if (events) nl_socket_free(events);
     return nullptr;
-  }
-  if (int rc = nl_connect(sock, NETLINK_ROUTE); rc < 0) {
-    error = "libnl: cannot connect to rtnetlink: " + nl_error(rc);
-    nl_socket_free(sock);
-    return nullptr;
-  }
-  return std::unique_ptr<link_table>(new link_table(sock));
+  };
+  if (!sock || !events) return fail("libnl: cannot allocate a socket");
+  if (int rc = nl_connect(sock, NETLINK_ROUTE); rc < 0) return fail("libnl: cannot connect to rtnetlink: " + nl_error(rc));
+  nl_socket_disable_seq_check(events);
+  if (int rc = nl_connect(events, NETLINK_ROUTE); rc < 0) return fail("libnl: cannot connect to rtnetlink: " + nl_error(rc));
+  if (int rc = nl_socket_add_memberships(events, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, 0); rc < 0)
+    return fail("libnl: cannot listen to link and address changes: " + nl_error(rc));
+  return std::unique_ptr<link_table>(new link_table(sock, events));
 }
 
-link_table::~link_table() { nl_socket_free(sock_); }
+link_table::~link_table() {
+  nl_socket_free(sock_);
+  nl_socket_free(events_);
+}
 
-bool link_table::reconcile(const network_view& view, std::vector<std::string>& repairs, std::string& error) {
-  const auto desired = desired_links(view);
+bool link_table::kernel_changed() {
+  const int fd = nl_socket_get_fd(events_);
+  bool changed = false;
+  alignas(nlmsghdr) char buf[8192];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      changed = true;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return changed;
+    } else {
+      return true;  // ENOBUFS: announcements were lost
+    }
+  }
+}
+
+bool link_table::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
+  // Announcements are read on every pass, so that those that come from here
+  // on are about what the read below (if any) does not show.
+  const bool changed = kernel_changed();
+  if (applied_once_ && !changed && std::chrono::steady_clock::now() - read_at_ < reread_every &&
+      desired.links == applied_links_ && desired.taps == applied_taps_)
+    return true;  // the kernel still has what the last pass left
   std::set<std::string> wanted;
-  for (const auto& l : desired) wanted.insert(l.name);
+  for (const auto& l : desired.links) wanted.insert(l.name);
   const auto& before = applied_once_ ? applied_ : wanted;
   // A change to something kumo made (or the log says should be) is drift.
   auto report = [&](const std::string& name, const std::string& sentence) {
@@ -83,8 +114,21 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
   };
 
   snapshot now;
+  read_at_ = std::chrono::steady_clock::now();
   if (int rc = rtnl_link_alloc_cache(sock_, AF_UNSPEC, &now.links); rc < 0) return fail("libnl: reading links", rc);
   if (int rc = rtnl_addr_alloc_cache(sock_, &now.addrs); rc < 0) return fail("libnl: reading addresses", rc);
+
+  // By name, in one walk: a host has a link per guest, and every desired
+  // link and tap is looked up on every pass.
+  std::unordered_map<std::string, rtnl_link*> by_name;
+  for (auto* o = nl_cache_get_first(now.links); o; o = nl_cache_get_next(o)) {
+    auto* l = reinterpret_cast<rtnl_link*>(o);
+    if (const char* name = rtnl_link_get_name(l)) by_name.emplace(name, l);
+  }
+  auto index_of = [&](const std::string& name) {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? 0 : rtnl_link_get_ifindex(it->second);
+  };
 
   // Links nobody asked for go first (a stale VXLAN could hold the id a new one needs).
   for (auto* o = nl_cache_get_first(now.links); o; o = nl_cache_get_next(o)) {
@@ -99,8 +143,8 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
   }
 
   std::map<std::string, int> ifindex;  // of links made or found below
-  for (const auto& want : desired) {
-    int index = rtnl_link_name2i(now.links, want.name.c_str());
+  for (const auto& want : desired.links) {
+    int index = index_of(want.name);
     const int master = want.master.empty() ? 0 : ifindex[want.master];
     if (!index) {
       rtnl_link* l = want.kind == link_kind::bridge  ? rtnl_link_bridge_alloc()
@@ -108,7 +152,7 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
                                                      : rtnl_link_vlan_alloc();
       rtnl_link_set_name(l, want.name.c_str());
       if (want.kind != link_kind::bridge) {
-        const int underlay = rtnl_link_name2i(now.links, want.underlay.c_str());
+        const int underlay = index_of(want.underlay);
         if (!underlay) {
           rtnl_link_put(l);
           error = "the physical interface " + want.underlay + " for " + want.name + " does not exist";
@@ -139,7 +183,7 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
         return false;
       }
     } else {
-      rtnl_link* l = rtnl_link_get(now.links, index);
+      rtnl_link* l = by_name.at(want.name);
       rtnl_link* change = rtnl_link_alloc();
       bool changed = false;
       if (!(rtnl_link_get_flags(l) & IFF_UP)) {
@@ -154,7 +198,6 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
       }
       int rc = changed ? rtnl_link_change(sock_, l, change, 0) : 0;
       rtnl_link_put(change);
-      rtnl_link_put(l);
       if (rc < 0) return fail("libnl: changing " + want.name, rc);
     }
     ifindex[want.name] = index;
@@ -173,20 +216,19 @@ bool link_table::reconcile(const network_view& view, std::vector<std::string>& r
   }
 
   // Taps are libvirt's; kumo only makes sure each is in its segment's bridge.
-  for (const auto& n : view.nics) {
-    const int tap = rtnl_link_name2i(now.links, n.tap.c_str());
-    auto bridge = ifindex.find(bridge_name(n.vni));
-    if (!tap || bridge == ifindex.end()) continue;
-    rtnl_link* l = rtnl_link_get(now.links, tap);
-    const bool plugged = rtnl_link_get_master(l) == bridge->second;
-    rtnl_link_put(l);
-    if (plugged) continue;
-    if (int rc = rtnl_link_enslave_ifindex(sock_, bridge->second, tap); rc < 0)
-      return fail("libnl: plugging " + n.tap + " into " + bridge->first, rc);
-    repairs.push_back("plugged tap " + n.tap + " of " + n.instance_id + " back into " + bridge->first);
+  for (const auto& t : desired.taps) {
+    auto tap = by_name.find(t.tap);
+    auto bridge = ifindex.find(bridge_name(t.vni));
+    if (tap == by_name.end() || bridge == ifindex.end()) continue;
+    if (rtnl_link_get_master(tap->second) == bridge->second) continue;
+    if (int rc = rtnl_link_enslave_ifindex(sock_, bridge->second, rtnl_link_get_ifindex(tap->second)); rc < 0)
+      return fail("libnl: plugging " + t.tap + " into " + bridge->first, rc);
+    repairs.push_back("plugged tap " + t.tap + " of " + t.instance_id + " back into " + bridge->first);
   }
   applied_once_ = true;
   applied_ = wanted;
+  applied_links_ = desired.links;
+  applied_taps_ = desired.taps;
   return true;
 }
 

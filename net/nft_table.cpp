@@ -9,7 +9,9 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 namespace kumo::net {
 namespace {
@@ -30,27 +32,54 @@ std::string element_text(const std::string& map, const std::string& key, const s
   return map + " " + key + " -> " + value;
 }
 
-// One map's part of the diff: commands to make `kernel` equal `desired`, and
-// the drift (what differs from what kumo last applied) as sentences.
-void diff_map(const std::string& map, const std::string& what, const std::map<std::string, std::string>& kernel,
-              const std::map<std::string, std::string>& desired, const std::map<std::string, std::string>& applied,
-              std::string& commands, std::vector<std::string>& drift) {
-  auto applied_value = [&](const std::string& key) {
-    auto it = applied.find(key);
-    return it == applied.end() ? std::string{} : it->second;
-  };
-  for (const auto& [key, value] : kernel) {
-    auto want = desired.find(key);
-    if (want != desired.end() && want->second == value) continue;
+using elements = std::vector<std::pair<std::string, std::string>>;
+
+// Map keys are addresses, and elastic_ip_maps are sorted by address.
+uint32_t address(const std::string& ip) {
+  in_addr a{};
+  return inet_pton(AF_INET, ip.c_str(), &a) == 1 ? ntohl(a.s_addr) : 0;
+}
+
+// The value of `key` in elements sorted by address; nullptr when absent.
+const std::string* value_of(const elements& e, const std::string& key) {
+  const uint32_t k = address(key);
+  auto it = std::lower_bound(e.begin(), e.end(), k, [](const auto& p, uint32_t k) { return address(p.first) < k; });
+  return it != e.end() && it->first == key ? &it->second : nullptr;
+}
+
+// One map's part of the diff, in one walk over `kernel` and `desired` (both
+// sorted by address; keys are compared as text first, since nearly all are
+// equal): commands to make `kernel` equal `desired`, and the drift (what
+// differs from what kumo last applied) as sentences.
+void diff_map(const std::string& map, const std::string& what, const elements& kernel, const elements& desired,
+              const elements& applied, std::string& commands, std::vector<std::string>& drift) {
+  auto remove = [&](const std::string& key, const std::string& value) {
     commands += "delete element ip kumo " + map + " { " + key + " }\n";
-    if (applied_value(key) != value)
-      drift.push_back("removed " + element_text(what, key, value) + " nobody asked for");
-  }
-  for (const auto& [key, value] : desired) {
-    auto have = kernel.find(key);
-    if (have != kernel.end() && have->second == value) continue;
+    const std::string* was = value_of(applied, key);
+    if (!was || *was != value) drift.push_back("removed " + element_text(what, key, value) + " nobody asked for");
+  };
+  auto add = [&](const std::string& key, const std::string& value) {
     commands += "add element ip kumo " + map + " { " + key + " : " + value + " }\n";
-    if (applied_value(key) == value) drift.push_back("restored " + element_text(what, key, value) + " (it was missing)");
+    const std::string* was = value_of(applied, key);
+    if (was && *was == value) drift.push_back("restored " + element_text(what, key, value) + " (it was missing)");
+  };
+  auto k = kernel.begin();
+  auto d = desired.begin();
+  while (k != kernel.end() || d != desired.end()) {
+    if (k != kernel.end() && d != desired.end() && k->first == d->first) {
+      if (k->second != d->second) {
+        remove(k->first, k->second);
+        add(d->first, d->second);
+      }
+      ++k;
+      ++d;
+    } else if (d == desired.end() || (k != kernel.end() && address(k->first) < address(d->first))) {
+      remove(k->first, k->second);
+      ++k;
+    } else {
+      add(d->first, d->second);
+      ++d;
+    }
   }
 }
 
@@ -96,24 +125,54 @@ bool nft_generation(uint32_t& out) {
   return found;
 }
 
-std::map<std::string, std::string> as_map(const std::vector<std::pair<std::string, std::string>>& v) {
-  return {v.begin(), v.end()};
+// The generation after `g`'s commit (the kernel skips 0 when it wraps).
+uint32_t next_generation(uint32_t g) { return g + 1 == 0 ? 1 : g + 1; }
+
+nft_ctx* new_context() {
+  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (ctx) {
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+  }
+  return ctx;
 }
+
+bool run(nft_ctx* ctx, const std::string& commands, std::string& output, std::string& error) {
+  const int rc = nft_run_cmd_from_buffer(ctx, commands.c_str());
+  output = nft_ctx_get_output_buffer(ctx);
+  error = nft_ctx_get_error_buffer(ctx);
+  while (!error.empty() && error.back() == '\n') error.pop_back();
+  return rc == 0;
+}
+
+// A libnftables context caches what its commands touched: after a listing
+// or a whole-table load, 20,000 elements, which the next command on it pays
+// tens of ms to drop. So those run on a context of the pass, made when first
+// needed (a listing and then a load share its cache) and freed at its end;
+// the long-lived one only ever sees `add/delete element`.
+struct scratch_context {
+  nft_ctx* ctx = nullptr;
+  nft_ctx* get() {
+    if (!ctx) ctx = new_context();
+    return ctx;
+  }
+  ~scratch_context() {
+    if (ctx) nft_ctx_free(ctx);
+  }
+};
 
 }  // namespace
 
 std::unique_ptr<nft_table> nft_table::open(std::string& error) {
-  nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  nft_ctx* ctx = new_context();
   if (!ctx) {
     error = "libnftables: cannot create a context";
     return nullptr;
   }
-  nft_ctx_buffer_output(ctx);
-  nft_ctx_buffer_error(ctx);
   std::unique_ptr<nft_table> t(new nft_table(ctx));
   // Proves we may talk to nftables here (CAP_NET_ADMIN in this namespace).
   std::string out;
-  if (!t->run("list tables", out, error)) {
+  if (!run(ctx, "list tables", out, error)) {
     error = "nftables is not usable here (needs CAP_NET_ADMIN): " + error;
     return nullptr;
   }
@@ -122,21 +181,18 @@ std::unique_ptr<nft_table> nft_table::open(std::string& error) {
 
 nft_table::~nft_table() { nft_ctx_free(ctx_); }
 
-bool nft_table::run(const std::string& commands, std::string& output, std::string& error) {
-  const int rc = nft_run_cmd_from_buffer(ctx_, commands.c_str());
-  output = nft_ctx_get_output_buffer(ctx_);
-  error = nft_ctx_get_error_buffer(ctx_);
-  while (!error.empty() && error.back() == '\n') error.pop_back();
-  return rc == 0;
-}
-
-bool nft_table::observe(observed& out, std::string& error) {
+bool nft_table::observe(nft_ctx* ctx, observed& out, std::string& error) {
   out = {};
-  nft_ctx_output_set_flags(ctx_, NFT_CTX_OUTPUT_JSON);
+  listed_at_ = std::chrono::steady_clock::now();
+  if (!ctx) {
+    error = "libnftables: cannot create a context";
+    return false;
+  }
+  nft_ctx_output_set_flags(ctx, NFT_CTX_OUTPUT_JSON);
   std::string text, why;
-  const bool ok = run("list table ip kumo", text, why);
-  nft_ctx_output_set_flags(ctx_, 0);
-  if (!ok) {
+  const bool listed = run(ctx, "list table ip kumo", text, why);
+  nft_ctx_output_set_flags(ctx, 0);
+  if (!listed) {
     if (why.find("No such file or directory") != std::string::npos) return true;  // no table: observed empty
     error = "nft list table ip kumo: " + why;
     return false;
@@ -148,11 +204,12 @@ bool nft_table::observe(observed& out, std::string& error) {
   }
   out.exists = true;
   auto& items = j["nftables"];
+  std::map<std::string, std::string> dnat, snat;
   for (auto& item : items) {
     if (!item.contains("map")) continue;
     auto& m = item["map"];
     const auto name = m.value("name", "");
-    auto& into = name == "eip_dnat" ? out.dnat : out.snat;
+    auto& into = name == "eip_dnat" ? dnat : snat;
     if ((name == "eip_dnat" || name == "eip_snat") && m.contains("elem")) {
       for (const auto& e : m["elem"])
         if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string())
@@ -162,87 +219,101 @@ bool nft_table::observe(observed& out, std::string& error) {
       m.erase("elem");
     }
   }
+  auto by_address = [](const auto& a, const auto& b) { return address(a.first) < address(b.first); };
+  out.eips.dnat.assign(dnat.begin(), dnat.end());
+  out.eips.snat.assign(snat.begin(), snat.end());
+  std::sort(out.eips.dnat.begin(), out.eips.dnat.end(), by_address);
+  std::sort(out.eips.snat.begin(), out.eips.snat.end(), by_address);
   drop_handles(items);
   out.skeleton = items.dump();
   return true;
 }
 
-bool nft_table::reconcile(const network_view& view, std::vector<std::string>& repairs, std::string& error) {
-  const auto desired = eip_maps(view);
-  const auto dnat = as_map(desired.dnat), snat = as_map(desired.snat);
-  network_view bare = view;
-  for (auto& n : bare.nics) n.public_ip.clear();
-  const auto skeleton_text = nft_ruleset(bare);
+bool nft_table::write(nft_ctx* ctx, const std::string& commands, uint32_t base, uint32_t& after,
+                      std::string& error) {
+  std::string out;
+  bool ok = false;
+  if (ctx)
+    ok = run(ctx, commands, out, error);
+  else
+    error = "libnftables: cannot create a context";
+  if (!nft_generation(after)) after = 0;
+  applied_generation_ = ok && base != 0 && after == next_generation(base) ? after : 0;
+  return ok;
+}
 
-  observed now;
+bool nft_table::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
+  const auto& want = desired.eips;
   uint32_t generation = 0;
-  // Every tenth pass lists anyway: a change made between kumo's write and its
-  // reading of the generation would otherwise go unseen.
-  if (applied_once_ && ++passes_since_listing_ < 10 && nft_generation(generation) &&
-      generation == applied_generation_) {
-    now = {true, applied_skeleton_, applied_dnat_, applied_snat_};  // exactly what kumo left
-  } else {
-    passes_since_listing_ = 0;
-    if (!observe(now, error)) return false;
-  }
+  if (!nft_generation(generation)) generation = 0;
+  // Nobody committed to nftables since kumo's own last write: the kernel has
+  // exactly what kumo left, no listing needed.
+  const bool known = applied_once_ && applied_generation_ != 0 && generation == applied_generation_ &&
+                     std::chrono::steady_clock::now() - listed_at_ < relist_every;
+  scratch_context scratch;
+  observed listed;
+  if (!known && !observe(scratch.get(), listed, error)) return false;
+  const bool exists = known || listed.exists;
+  const bool unreadable = !known && listed.unreadable;
+  const std::string& skeleton = known ? applied_skeleton_ : listed.skeleton;
+  const elastic_ip_maps& kernel = known ? applied_ : listed.eips;
   // Until kumo has applied once in this process, the log is what the kernel should have had.
-  const auto& was_dnat = applied_once_ ? applied_dnat_ : dnat;
-  const auto& was_snat = applied_once_ ? applied_snat_ : snat;
+  const elastic_ip_maps& was = applied_once_ ? applied_ : want;
 
-  if (applied_once_ && now.exists && !now.unreadable && skeleton_text == applied_ruleset_skeleton_ &&
-      now.skeleton == applied_skeleton_) {
+  if (applied_once_ && exists && !unreadable && desired.nft_rules == applied_rules_ && skeleton == applied_skeleton_) {
     std::string commands;
     std::vector<std::string> drift;
-    diff_map("eip_dnat", "DNAT", now.dnat, dnat, was_dnat, commands, drift);
-    diff_map("eip_snat", "SNAT", now.snat, snat, was_snat, commands, drift);
-    if (!commands.empty()) {
-      std::string out;
-      if (!run(commands, out, error)) {
-        error = "nft could not update the elastic IP maps: " + error;
-        return false;
-      }
+    diff_map("eip_dnat", "DNAT", kernel.dnat, want.dnat, was.dnat, commands, drift);
+    diff_map("eip_snat", "SNAT", kernel.snat, want.snat, was.snat, commands, drift);
+    if (known && commands.empty()) return true;  // the common periodic pass
+    uint32_t written = 0;
+    if (commands.empty())
+      applied_generation_ = generation;  // listed (at this generation or later) and it matched
+    else if (!write(ctx_, commands, generation, written, error)) {
+      error = "nft could not update the elastic IP maps: " + error;
+      return false;
     }
-    applied_dnat_ = dnat;
-    applied_snat_ = snat;
-    remember_generation();
+    applied_ = want;
     for (auto& d : drift) repairs.push_back("nft: " + d);
     return true;
   }
 
   // Replace the whole table in one transaction ("table" first, so the
   // delete never fails on a missing table).
-  std::string out;
-  if (!run("table ip kumo\ndelete table ip kumo\n" + nft_ruleset(view), out, error)) {
+  uint32_t written = 0;
+  if (!write(scratch.get(), "table ip kumo\ndelete table ip kumo\n" + nft_ruleset(desired), generation, written, error)) {
     error = "nft could not load table ip kumo: " + error;
     return false;
   }
   observed after;
-  if (!observe(after, error)) return false;
+  if (!observe(scratch.get(), after, error)) return false;
   std::vector<std::string> drift;
-  if (!now.exists) {
-    if (!view.segments.empty() || !dnat.empty()) drift.push_back("table ip kumo was missing; rebuilt it from the log");
+  if (!exists) {
+    if (desired.segments != 0 || !want.dnat.empty()) drift.push_back("table ip kumo was missing; rebuilt it from the log");
   } else {
     std::string ignored;
-    diff_map("eip_dnat", "DNAT", now.dnat, dnat, was_dnat, ignored, drift);
-    diff_map("eip_snat", "SNAT", now.snat, snat, was_snat, ignored, drift);
-    const bool rules_expected_to_change = applied_once_ && skeleton_text != applied_ruleset_skeleton_;
+    diff_map("eip_dnat", "DNAT", kernel.dnat, want.dnat, was.dnat, ignored, drift);
+    diff_map("eip_snat", "SNAT", kernel.snat, want.snat, was.snat, ignored, drift);
+    const bool rules_expected_to_change = applied_once_ && desired.nft_rules != applied_rules_;
     const auto& reference = applied_once_ ? applied_skeleton_ : after.skeleton;
-    if ((!rules_expected_to_change && now.skeleton != reference) || now.unreadable)
+    if ((!rules_expected_to_change && skeleton != reference) || unreadable)
       drift.push_back("the chains, rules or map elements of table ip kumo differed from the log; replaced them");
   }
   applied_once_ = true;
-  applied_ruleset_skeleton_ = skeleton_text;
+  applied_rules_ = desired.nft_rules;
   applied_skeleton_ = after.skeleton;
-  applied_dnat_ = dnat;
-  applied_snat_ = snat;
-  remember_generation();
+  applied_ = want;
+  // That listing is the reference for later passes only if nothing else
+  // committed between kumo's write and it; otherwise the next pass replaces
+  // the table again (as a planned change: a race, not drift to report).
+  // Without generation ids at all every pass lists, and this never holds.
+  uint32_t now = 0;
+  if (written == 0 || !nft_generation(now) || now != written) {
+    applied_generation_ = 0;
+    if (written != 0) applied_rules_.clear();
+  }
   for (auto& d : drift) repairs.push_back("nft: " + d);
   return true;
-}
-
-void nft_table::remember_generation() {
-  // Unknown (0 never matches a real id after a write) makes the next pass list the table.
-  if (!nft_generation(applied_generation_)) applied_generation_ = 0;
 }
 
 }  // namespace kumo::net

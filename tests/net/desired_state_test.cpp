@@ -338,6 +338,87 @@ TEST(DesiredState, Dnsmasq) {
   EXPECT_EQ(dnsmasq_hosts(empty), "");
 }
 
+// desired() is every output above from one validation; refilling a plane
+// that held a bigger view leaves nothing of it behind.
+TEST(DesiredState, DesiredPlaneIsEveryOutputOfTheView) {
+  network_view v = sample();
+  v.nics.push_back({"i-gggg", 100, "d0:0d:00:00:00:07", "10.16.1.12", "198.51.100.7", "kt7"});  // left out
+  v.segments.push_back({400, "333333333333", "sg-bad", "10.16.0.0/16"});                      // left out
+  auto check = [](const desired_plane& d, const network_view& v) {
+    EXPECT_EQ(d.problems, problems(v));
+    EXPECT_EQ(d.links, desired_links(v));
+    EXPECT_EQ(d.eips, eip_maps(v));
+    EXPECT_EQ(nft_ruleset(d), nft_ruleset(v));
+    EXPECT_EQ(d.dnsmasq_config, dnsmasq_config(v, "/s"));
+    EXPECT_EQ(d.dnsmasq_hosts, dnsmasq_hosts(v));
+  };
+  desired_plane d = desired(v, "/s");
+  check(d, v);
+  EXPECT_EQ(d.segments, 3u);
+  EXPECT_EQ(d.problems.size(), 2u);
+  EXPECT_EQ(d.taps, (std::vector<tap_port>{{"kt0000000000001", "i-aaaa", 100},
+                                           {"kt0000000000002", "i-bbbb", 200},
+                                           {"kt0000000000003", "i-cccc", 300}}));
+  // The rules part is the table without its maps, and names no NIC.
+  EXPECT_EQ(d.nft_rules.find("10.16.1.10"), std::string::npos);
+  EXPECT_EQ(d.nft_rules.rfind("\tchain prerouting {\n", 0), 0u) << d.nft_rules;
+  network_view no_eip = v;
+  for (auto& n : no_eip.nics) n.public_ip.clear();
+  EXPECT_EQ(desired(no_eip, "/s").nft_rules, d.nft_rules);
+
+  network_view smaller = sample();
+  smaller.nics.erase(smaller.nics.begin());
+  smaller.segments.pop_back();
+  smaller.nics.pop_back();  // i-cccc was on segment 300
+  desired(smaller, "/s", d);
+  check(d, smaller);
+  EXPECT_EQ(d.segments, 2u);
+  EXPECT_EQ(d.taps, (std::vector<tap_port>{{"kt0000000000002", "i-bbbb", 200}}));
+  EXPECT_EQ(d.eips.dnat, (std::vector<std::pair<std::string, std::string>>{{"198.51.100.8", "10.16.2.10"}}));
+  desired(network_view{}, "/s", d);
+  check(d, network_view{});
+  EXPECT_TRUE(d.taps.empty());
+  EXPECT_TRUE(d.eips.dnat.empty() && d.eips.snat.empty());
+  EXPECT_EQ(d.dnsmasq_hosts, "");
+}
+
+// Addresses as dotted quads are strict: what nft and dnsmasq are given is
+// canonical, and order is by address, not text.
+TEST(DesiredState, AddressesAreStrictAndMapsSortedByAddress) {
+  network_view v = sample();
+  for (const char* bad : {"198.51.100.07", "198.51.100", "198.51.100.7.", "198.51.100.256", "198.51.100.1234",
+                          "198.51.100.-1", "198.51..7", " 198.51.100.7", "198.51.100.7 "}) {
+    v.nics[0].public_ip = bad;
+    auto p = problems(v);
+    ASSERT_EQ(p.size(), 1u) << bad;
+    EXPECT_EQ(p[0], std::string("nic of i-aaaa: malformed public ip '") + bad + "'");
+  }
+  v.nics[0].public_ip = "198.51.100.10";  // after .8 as an address, before it as text
+  v.nics[2].public_ip = "0.0.0.0";
+  EXPECT_TRUE(problems(v).empty());
+  EXPECT_EQ(eip_maps(v).dnat, (std::vector<std::pair<std::string, std::string>>{{"0.0.0.0", "10.16.3.10"},
+                                                                                {"198.51.100.8", "10.16.2.10"},
+                                                                                {"198.51.100.10", "10.16.1.10"}}));
+}
+
+// Of two NICs wanting one address the first (by instance id) keeps it, and
+// only the second is left out, wherever they are.
+TEST(DesiredState, DuplicateAddressesLeaveOutTheLaterNic) {
+  network_view v = sample();
+  v.segments.push_back({400, "333333333333", "sg-twin", "10.16.1.0/24"});  // same subnet as segment 100
+  v.nics.push_back({"i-dddd", 400, "d0:0d:00:00:00:04", "10.16.1.10", "", "kt4"});  // i-aaaa's private ip
+  v.nics.push_back({"i-eeee", 300, "d0:0d:00:00:00:05", "10.16.3.11", "198.51.100.8", "kt5"});  // i-bbbb's public
+  v.nics.push_back({"i-ffff", 300, "d0:0d:00:00:00:06", "10.16.3.12", "198.51.100.8", "kt6"});  // and again
+  EXPECT_EQ(problems(v), (std::vector<std::string>{"nic of i-dddd: private ip 10.16.1.10 already used",
+                                                   "nic of i-eeee: public ip 198.51.100.8 already used",
+                                                   "nic of i-ffff: public ip 198.51.100.8 already used"}));
+  EXPECT_EQ(eip_maps(v), eip_maps(sample()));
+  // A NIC left out for its public IP frees its private one for a later NIC.
+  v.nics.push_back({"i-gggg", 300, "d0:0d:00:00:00:07", "10.16.3.11", "", "kt7"});
+  EXPECT_EQ(problems(v).size(), 3u) << ::testing::PrintToString(problems(v));
+  EXPECT_NE(dnsmasq_hosts(v).find("d0:0d:00:00:00:07,10.16.3.11,"), std::string::npos);
+}
+
 // nft itself parses the generated table (-c: check only, the kernel is not
 // changed). nft needs CAP_NET_ADMIN even to check.
 TEST(DesiredState, NftAcceptsTheRuleset) {

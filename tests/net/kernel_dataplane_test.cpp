@@ -233,6 +233,54 @@ TEST_F(KernelDataplane, DriftIsRepairedAndReported) {
   EXPECT_NE(text.find("restarted dnsmasq"), std::string::npos) << text;
 }
 
+// Passes that only move elastic IPs skip listing the table while nftables'
+// generation is the one kumo's own write left; any other commit, right after
+// such a pass too, is still seen and repaired.
+TEST_F(KernelDataplane, CommitsOfOthersAreSeenAfterElementOnlyUpdates) {
+  auto view = two_segments();
+  apply(view);
+  for (int round = 0; round < 3; ++round) {
+    view.nics[0].public_ip = "198.51.100.2" + std::to_string(round);
+    EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+    ASSERT_EQ(sh("nft add element ip kumo eip_snat { 10.16.0.99 : 198.51.100.99 }"), 0);
+    auto text = joined(apply(view).repairs);
+    EXPECT_NE(text.find("removed SNAT 10.16.0.99 -> 198.51.100.99 nobody asked for"), std::string::npos)
+        << "round " << round << ": " << text;
+    EXPECT_EQ(output("nft list map ip kumo eip_snat").find("10.16.0.99"), std::string::npos);
+  }
+  // A commit to another table moves the generation too: listed, nothing to repair.
+  ASSERT_EQ(sh("nft add table ip other"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("nft delete table ip other"), 0);
+  // And a hand-made change to the rules after an element-only pass.
+  view.nics[0].public_ip.clear();
+  apply(view);
+  ASSERT_EQ(sh("nft add rule ip kumo forward accept"), 0);
+  auto text = joined(apply(view).repairs);
+  EXPECT_NE(text.find("chains, rules or map elements of table ip kumo differed"), std::string::npos) << text;
+  EXPECT_EQ(output("nft list chain ip kumo forward").find("\t\taccept\n"), std::string::npos);
+}
+
+// Passes skip reading every link while rtnetlink announces no change; a
+// change made after such passes is announced, read and repaired.
+TEST_F(KernelDataplane, LinkChangesAreSeenAfterPassesThatSkippedReadingLinks) {
+  auto view = two_segments();
+  netns b1;
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  apply(view);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip link set kt0000000000003 nomaster"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"plugged tap kt0000000000003 of i-b1 back into kbr1001"});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip addr del 10.16.0.1/24 dev kbr1000"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"gave kbr1000 its gateway address 10.16.0.1/24"});
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+  ASSERT_EQ(sh("ip link set kvx1001 down"), 0);
+  EXPECT_EQ(apply(view).repairs, std::vector<std::string>{"set link kvx1001 up (it was down)"});
+  EXPECT_NE(output("ip link show kt0000000000003").find("master kbr1001"), std::string::npos);
+  EXPECT_NE(output("ip addr show kbr1000").find("10.16.0.1/24"), std::string::npos);
+}
+
 TEST_F(KernelDataplane, AFlushedTableIsRebuiltIdenticalByANewProcess) {
   auto view = two_segments();
   apply(view);
