@@ -211,7 +211,8 @@ void modify_instance_metadata_options(const op_ptr& c) {
     if (!c->cloud->segments)
       return c->fail("UnsupportedOperation", "This cloud runs without networking (kumod --network=off); "
                                              "instances have no metadata service to configure");
-    segment::set_metadata_options cmd{*instance_id};
+    segment::set_metadata_options cmd;
+    cmd.instance_id = *instance_id;
     if (tokens) cmd.tokens_required = *tokens == "required";
     if (endpoint) cmd.endpoint_enabled = *endpoint == "enabled";
     if (hops) cmd.hop_limit = std::stoi(*hops);

@@ -246,12 +246,29 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
   }
 }
 
+// The ledger's side of a launch that then failed: given back at once, so a
+// refused RunInstances holds no public IP (the controller would otherwise
+// free them only after its grace period).
+void release_public_side(const op_ptr& c, const std::vector<std::string>& ids) {
+  const auto& net_cfg = c->cloud->network_cfg;
+  c->self->request(c->cloud->network, actor_timeout, net_cfg.region,
+                   network::command{network::release_instances{ids}}, c->meta())
+      .then([](network_reply&) {},
+            [=](caf::error& e) {
+              spdlog::warn("rid={} RunInstances: giving back the public side failed ({}); the network controller "
+                           "will after its grace period", c->request_id, c->self->system().render(e));
+            });
+}
+
 // With networking, every placed instance gets its public side in the ledger
 // (and its segment a lease) and its NIC on the segment before it is
 // launched, so a node never boots it without one. A crash in between leaves
 // NICs and public IPs without instances: the network controller releases them.
+// When the segment refuses the lease as given back (the controller retired
+// the empty segment meanwhile), the ledger lets it go and grants a new one.
 void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_reply& placed,
-                              uint64_t stale_lease = 0) {
+                              uint64_t stale_lease = 0, int attempt = 1) {
+  constexpr int max_attempts = 3;
   const auto& net_cfg = c->cloud->network_cfg;
   if (net_cfg.mode == network_mode::off)
     return launch_all(c, plan, placed, std::make_shared<const network::account_network>());
@@ -267,18 +284,24 @@ void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan
             c->wrote(ledger.global_seq);
             const auto* l = network::lease_of(ledger.state, c->account_id, group);
             if (!l) return c->fail("InternalError", "the network ledger granted no segment for " + group + "; retry", 500);
-            const auto segment_id = segment::id_of_instance(c->account_id, plan->base.security_group_ids);
+            const auto segment_id = segment::aggregate_id(c->account_id, group);
             segment::allocate_nics alloc{c->account_id, group, {l->number, l->vni, l->subnet}, ids,
                                          persistence::now_ms()};
             c->self->request(c->cloud->segments, actor_timeout, segment_id, segment::command{std::move(alloc)}, c->meta())
                 .then(
                     [=, number = l->number](segment_reply& seg) {
-                      if (seg.error && seg.error->code == segment::segment_retired_code && stale_lease == 0) {
-                        spdlog::info("rid={} RunInstances: segment {} gave lease {} back; getting a new one",
-                                     c->request_id, segment_id, number);
-                        return allocate_nics_and_launch(c, plan, placed, number);
+                      if (seg.error && seg.error->code == segment::segment_retired_code && attempt < max_attempts) {
+                        spdlog::info("rid={} RunInstances: segment {} refused lease {} ({}); getting a new one",
+                                     c->request_id, segment_id, number, seg.error->message);
+                        return allocate_nics_and_launch(c, plan, placed, number, attempt + 1);
                       }
-                      if (seg.error) return c->fail(seg.error->code, seg.error->message, 500);
+                      if (seg.error) {
+                        release_public_side(c, ids);
+                        if (seg.error->code == segment::segment_retired_code)
+                          return c->fail("ServiceUnavailable", "the network segment of " + group +
+                                                                   " kept changing; retry with the same ClientToken", 503);
+                        return c->fail(seg.error->code, seg.error->message, 500);
+                      }
                       c->wrote(seg.global_seq);
                       network::segments_by_id segments{{segment_id, &seg.state}};
                       launch_all(c, plan, placed,

@@ -37,7 +37,7 @@ struct disk_spec {
 };
 
 struct nic_spec {
-  std::string mac;     // "d0:0d:..." chosen by the control plane
+  std::string mac;     // "02:..." chosen by the control plane
   std::string bridge;  // Linux bridge to plug the tap into; empty = no network
   std::string tap;     // tap device name on the host (<= 15 chars)
 };

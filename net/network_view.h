@@ -25,10 +25,10 @@ struct segment {
 struct nic {
   std::string instance_id;
   uint32_t vni = 0;          // its segment
-  std::string mac;           // "d0:0d:xx:xx:xx:xx"
+  std::string mac;           // "02:xx:xx:xx:xx:xx" (locally administered)
   std::string private_ip;    // "10.16.3.10"
   std::string public_ip;     // elastic or auto-assigned; empty when none
-  std::string tap;           // host tap device, <= 15 chars ("kt" + 13 hex)
+  std::string tap;           // host tap device, <= 15 chars ("kt" + 10 hex)
 };
 
 // One permission of a security group, compiled onto its segment. Ingress:

@@ -28,8 +28,8 @@ using groups_by_id = std::map<std::string, const security_group::state*>;
 // Segments by aggregate id ("<account>/<sg-...>").
 using segments_by_id = std::map<std::string, const segment::state*>;
 
-// Calls f(nic, public ip) for every NIC of a segment that runs on a live
-// lease of the ledger, in segment order.
+// Calls f(segment, nic, public ip) for every NIC of a segment that runs on a
+// live lease of the ledger, in segment order.
 using nic_visitor = std::function<void(const segment::state& seg, const segment::nic& n, const std::string& public_ip)>;
 void for_each_nic(const state& ledger, const segments_by_id& segments, const nic_visitor& f);
 

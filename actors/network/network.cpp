@@ -1,4 +1,5 @@
 #include "actors/network/network.h"
+#include "actors/network/segment.h"
 
 #include "actors/ids.h"
 #include "actors/runtime/json_codec.h"
@@ -16,8 +17,8 @@ namespace kumo::actors::network {
 using json = nlohmann::json;
 using decision_t = decision<aggregate>;
 
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease, account_id, group_id, number, vni, index, subnet, granted_ms)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(attachment, account_id, group_id, auto_public_ip, at_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease, account_id, group_id, number, vni, subnet, granted_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(attachment, account_id, auto_public_ip, at_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address, allocation_id, account_id, public_ip, instance_id, association_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(state, exists, leases, instances, addresses, lease_serial)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(lease_granted, l)
@@ -121,17 +122,21 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
     uint32_t index = 0;
     auto subnet_of = [&](uint32_t i) { return ipv4_text(blocks->first + i * 256) + "/24"; };
     while (index < blocks->second && subnets.count(subnet_of(index))) ++index;
+    if (work.lease_serial >= segment::max_lease_number)
+      return decision_t::refuse("InsufficientAddressCapacity",
+                                "this region has handed out all " + std::to_string(segment::max_lease_number) +
+                                    " segment leases it can number; an operator must start a new region");
     if (vni > cmd.from.vni_last || index >= blocks->second)
       return decision_t::refuse("InsufficientAddressCapacity",
                                 "no network segment is free for security group " + cmd.group_id + " (segment ids " +
                                     std::to_string(cmd.from.vni_first) + "-" + std::to_string(cmd.from.vni_last) +
                                     ", private range " + cmd.from.private_cidr +
                                     "); terminate instances of unused groups");
-    d.emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, index, subnet_of(index), cmd.at_ms}});
+    d.emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, subnet_of(index), cmd.at_ms}});
   }
   for (const auto& id : cmd.instance_ids) {
     if (work.instances.count(id)) continue;
-    attachment a{cmd.account_id, cmd.group_id, {}, cmd.at_ms};
+    attachment a{cmd.account_id, {}, cmd.at_ms};
     if (cmd.auto_public_ip) {
       if (auto pub = free_public_ip(cmd.from, public_ips_in_use(work))) a.auto_public_ip = *pub;
       // No free public address: the instance still gets its private one, as on EC2-classic.
@@ -141,11 +146,13 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
   return d.out;
 }
 
-decision_t release(const state& s, const release_instance& cmd) {
-  if (!s.instances.count(cmd.instance_id)) return {};
+decision_t release(const state& s, const release_instances& cmd) {
   decision_t out;
-  if (const auto* a = association_of(s, cmd.instance_id)) out.events.push_back(address_disassociated{a->allocation_id});
-  out.events.push_back(instance_detached{cmd.instance_id});
+  for (const auto& id : cmd.instance_ids) {
+    if (!s.instances.count(id)) continue;
+    if (const auto* a = association_of(s, id)) out.events.push_back(address_disassociated{a->allocation_id});
+    out.events.push_back(instance_detached{id});
+  }
   return out;
 }
 
@@ -225,7 +232,7 @@ decision_t aggregate::decide(const std::string&, const state& s, const command& 
   return std::visit(
       overloaded{
           [&](const prepare_launch& cmd) { return prepare(s, cmd); },
-          [&](const release_instance& cmd) { return release(s, cmd); },
+          [&](const release_instances& cmd) { return release(s, cmd); },
           [&](const release_lease& cmd) -> decision_t {
             const auto* l = lease_of(s, cmd.account_id, cmd.group_id);
             if (!l || l->number != cmd.number) return {};  // already let go
@@ -297,6 +304,16 @@ state aggregate::apply(state s, const event& e) {
 persistence::new_event aggregate::encode(const event& e) { return encode_variant_event(e); }
 
 persistence::status aggregate::decode(const persistence::event_record& r, event& out) {
+  // The first networking format kept NICs in this ledger; it was replaced
+  // (by segment aggregates) before any release, so it is refused by name.
+  static const std::set<std::string> first_format = {"segment_allocated", "segment_released", "nic_allocated",
+                                                     "nic_released", "metadata_options_set"};
+  if (first_format.count(r.type))
+    return persistence::status::error(
+        persistence::status_code::corrupt,
+        "event type '" + r.type + "' in " + r.stream +
+            " is from kumo's first networking format (NICs in the region ledger, before segment aggregates); "
+            "this kumod cannot replay it: start on a fresh --data-dir, or run the kumod that wrote it");
   return decode_json_event(r, kind, [&](const json& j) { return decode_variant_event(r.type, j, out); });
 }
 

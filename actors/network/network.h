@@ -41,17 +41,14 @@ struct lease {
   std::string group_id;
   uint64_t number = 0;  // never reused: the segment only takes a lease newer than the one it gave back
   uint32_t vni = 0;
-  uint32_t index = 0;   // which /24 of the private range
   std::string subnet;   // "10.16.3.0/24": fixed at grant, whatever the flags say later
   int64_t granted_ms = 0;
   bool operator==(const lease&) const = default;
 };
 
-// An instance with networking: its account, its segment's group and the
-// public IP it got at launch.
+// An instance with networking: its account and the public IP it got at launch.
 struct attachment {
   std::string account_id;
-  std::string group_id;
   std::string auto_public_ip;  // empty: none; an associated elastic IP takes precedence
   int64_t at_ms = 0;
   bool operator==(const attachment&) const = default;
@@ -80,9 +77,10 @@ struct prepare_launch {
   int64_t at_ms = 0;
   uint64_t stale_lease = 0;
 };
-// The instance is gone: its auto public IP and association go too.
-struct release_instance {
-  std::string instance_id;
+// The instances are gone (or never launched): their auto public IPs and
+// associations go too. Instances it does not know: nothing.
+struct release_instances {
+  std::vector<std::string> instance_ids;
 };
 // The segment gave lease `number` back (segment::retire): free its id and /24.
 struct release_lease {
@@ -123,7 +121,7 @@ struct record_repair {
   std::string what;
   int64_t at_ms = 0;
 };
-using command = std::variant<prepare_launch, release_instance, release_lease, allocate_address,
+using command = std::variant<prepare_launch, release_instances, release_lease, allocate_address,
                              associate_address, disassociate_address, release_address, record_repair>;
 
 // ---- Events
@@ -190,7 +188,7 @@ struct aggregate {
   using event = network::event;
   using command = network::command;
   static constexpr const char* kind = "network";
-  static constexpr uint32_t state_version = 1;
+  static constexpr uint32_t state_version = 2;
 
   static bool valid_id(const std::string& id);
   static decision<aggregate> decide(const std::string& id, const state& s, const command& c);

@@ -1,6 +1,7 @@
 #include "actors/network/network_actors.h"
 
 #include "actors/network/host_view.h"
+#include "actors/network/releases.h"
 #include "actors/runtime/aggregate.h"
 #include "actors/runtime/aggregate_view.h"
 #include "actors/runtime/projection.h"
@@ -133,46 +134,34 @@ void tell_segment(controller_actor* self, const setup& s, const std::string& id,
   send<segment_reply>(self, s, s.segments, id, std::move(cmd), what, once);
 }
 
-// Gives back what no live instance uses: the NIC and the public side of a
-// terminated instance, or of one that never appeared (a crash in the middle
-// of RunInstances); the lease of a segment whose last NIC went; a lease that
-// never reached its segment.
+// Gives back what no live instance uses (see releases.h).
 void release_unused(controller_actor* self, const setup& s) {
   if (self->state.stuck) return;  // a model behind the log would think live instances are gone
-  auto& m = self->state.model;
-  const auto& ledger = ledger_of(m, s.cfg.region);
-  const auto now = persistence::now_ms();
-  const auto grace = s.cfg.orphan_nic_grace.count();
-  auto unused = [&](const std::string& account_id, const std::string& instance_id, int64_t since_ms) {
-    const auto* inst = instance_of(m, account_id, instance_id);
-    return inst ? inst->status == instance::lifecycle::terminated : now - since_ms > grace;
-  };
-  m.segments.for_each([&](const std::string& id, const segment::state& seg) {
-    for (const auto& [iid, n] : seg.nics)
-      if (unused(seg.account_id, iid, n.allocated_ms))
-        tell_segment(self, s, id, segment::release_nic{iid},
-                     "releasing the NIC of " + iid + " (" + n.private_ip + " on segment " + id + ")", "nic:" + iid);
-    if (seg.active() && seg.nics.empty())
-      tell_segment(self, s, id, segment::retire{seg.current.number},
-                   "segment " + id + " has no NIC left: giving back lease " + std::to_string(seg.current.number) +
-                       " (segment id " + std::to_string(seg.current.vni) + ")",
-                   "retire:" + id);
-  });
-  for (const auto& [iid, a] : ledger.instances)
-    if (unused(a.account_id, iid, a.at_ms))
-      tell_ledger(self, s, network::release_instance{iid}, "releasing the public side of " + iid, "instance:" + iid);
-  for (const auto& [vni, l] : ledger.leases) {
-    const auto id = segment::aggregate_id(l.account_id, l.group_id);
-    const auto* seg = m.segments.find(id);
-    const uint64_t seen = seg ? seg->current.number : 0;
-    const auto lease = "lease " + std::to_string(l.number) + " (segment id " + std::to_string(vni) + ")";
-    if (seen > l.number || (seen == l.number && !seg->active()))
-      tell_ledger(self, s, network::release_lease{l.account_id, l.group_id, l.number},
-                  "freeing " + lease + ", given back by segment " + id, "lease:" + std::to_string(vni));
-    else if (seen < l.number && now - l.granted_ms > grace)
-      tell_segment(self, s, id, segment::retire{l.number}, "retiring " + lease + ": segment " + id + " never took it up",
-                   "retire:" + id);
+  const auto& m = self->state.model;
+  auto plan = network::plan_releases(
+      ledger_of(m, s.cfg.region), segments_of(m),
+      [&](const std::string& account_id, const std::string& instance_id) {
+        return instance_of(m, account_id, instance_id);
+      },
+      persistence::now_ms(), s.cfg.orphan_grace.count());
+  for (const auto& n : plan.nics)
+    tell_segment(self, s, n.segment_id, segment::release_nic{n.instance_id},
+                 "releasing the NIC of " + n.instance_id + " (" + n.private_ip + " on segment " + n.segment_id + ")",
+                 "nic:" + n.instance_id);
+  for (const auto& iid : plan.instances)
+    tell_ledger(self, s, network::release_instances{{iid}}, "releasing the public side of " + iid, "instance:" + iid);
+  for (const auto& r : plan.retire) {
+    const auto lease = "lease " + std::to_string(r.lease_number) + " (segment id " + std::to_string(r.vni) + ")";
+    tell_segment(self, s, r.segment_id, segment::retire{r.lease_number},
+                 r.never_taken_up ? "retiring " + lease + ": segment " + r.segment_id + " never took it up"
+                                  : "segment " + r.segment_id + " has no NIC left: giving back " + lease,
+                 "retire:" + r.segment_id);
   }
+  for (const auto& l : plan.free)
+    tell_ledger(self, s, network::release_lease{l.account_id, l.group_id, l.number},
+                "freeing lease " + std::to_string(l.number) + " (segment id " + std::to_string(l.vni) +
+                    "), given back by segment " + segment::aggregate_id(l.account_id, l.group_id),
+                "lease:" + std::to_string(l.vni));
 }
 
 net::network_view desired_view(const network_model& m, const setup& s) {
@@ -251,7 +240,10 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
       [=](list_network_atom, const std::string& account_id, uint64_t min_global_seq) {
         answer_when_applied(self, min_global_seq, [=] {
           const auto& m = self->state.model;
-          return network::account_view(ledger_of(m, s.cfg.region), segments_of(m), account_id);
+          const auto mine = m.segments.list(account_id);  // the account's range only
+          network::segments_by_id by_id;
+          for (const auto& seg : mine) by_id[segment::aggregate_id(seg.account_id, seg.group_id)] = &seg;
+          return network::account_view(ledger_of(m, s.cfg.region), by_id, account_id);
         });
       },
       [=](net_reconcile_atom) {

@@ -59,7 +59,7 @@ struct network_config {
   std::chrono::milliseconds reconcile_interval{5000};
   // NICs, public IPs and leases that no instance ever used (a crash in the
   // middle of RunInstances) are released after this.
-  std::chrono::milliseconds orphan_nic_grace{std::chrono::minutes(5)};
+  std::chrono::milliseconds orphan_grace{std::chrono::minutes(5)};
 };
 
 struct network_actors {

@@ -34,9 +34,6 @@ namespace {
 
 // Guests get .10 and up; .1 is the gateway on the bridge.
 constexpr int first_host = 10, last_host = 254;
-// MACs and taps carry 20 bits of lease number and 20 of NIC serial.
-constexpr uint64_t max_counter = (uint64_t{1} << 20) - 1;
-
 // 40 bits, lease then serial: "02:" + 5 bytes for the MAC, "kt" + 10 hex for the tap.
 uint64_t nic_bits(uint64_t lease_number, uint64_t serial) { return (lease_number << 20) | serial; }
 std::string mac_of(uint64_t bits) {
@@ -46,8 +43,19 @@ std::string mac_of(uint64_t bits) {
 std::string tap_of(uint64_t bits) { return fmt::format("kt{:010x}", bits); }
 
 decision_t allocate(const std::string& id, const state& s, const allocate_nics& cmd) {
+  if (id != aggregate_id(cmd.account_id, cmd.group_id))
+    return decision_t::refuse("InternalError", "segment " + id + " was asked for NICs of " +
+                                                   aggregate_id(cmd.account_id, cmd.group_id));
   working_decision<aggregate> d{s, {}};
   const state& work = d.work;
+  if (s.active() && cmd.with.number < s.current.number)
+    return decision_t::refuse(segment_retired_code, "segment " + id + " runs on lease " +
+                                                        std::to_string(s.current.number) + ", newer than " +
+                                                        std::to_string(cmd.with.number));
+  if (s.active() && cmd.with.number > s.current.number)
+    return decision_t::refuse("InternalError", "segment " + id + " runs on lease " +
+                                                   std::to_string(s.current.number) + " but the ledger holds " +
+                                                   std::to_string(cmd.with.number) + " for it");
   if (!s.active()) {
     if (cmd.with.number <= s.current.number)
       return decision_t::refuse(segment_retired_code, "segment " + id + " gave lease " +
@@ -68,9 +76,10 @@ decision_t allocate(const std::string& id, const state& s, const allocate_nics& 
       return decision_t::refuse("InsufficientAddressCapacity", "segment " + work.current.subnet + " of security group " +
                                                                    work.group_id + " has no free address");
     const uint64_t serial = work.nic_serial + 1;
-    if (serial > max_counter || work.current.number > max_counter)
+    if (serial > max_nics_per_lease || work.current.number > max_lease_number)
       return decision_t::refuse("InsufficientAddressCapacity",
-                                "segment " + id + " has used all its MAC addresses; launch into another security group");
+                                "segment " + id + " has numbered all the NICs its lease can; terminate all its "
+                                "instances so it gets a new lease");
     const auto bits = nic_bits(work.current.number, serial);
     d.emit(nic_allocated{{instance_id, ip, mac_of(bits), tap_of(bits), {}, cmd.at_ms}, serial});
   }
@@ -144,6 +153,7 @@ state aggregate::apply(state s, const event& e) {
                    s.group_id = ev.group_id;
                    s.current = ev.with;
                    s.retired = false;
+                   s.nic_serial = 0;  // the lease number keeps MACs and taps apart
                  },
                  [&](const nic_allocated& ev) {
                    s.nics[ev.n.instance_id] = ev.n;

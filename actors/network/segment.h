@@ -29,6 +29,11 @@ namespace kumo::actors::segment {
 // The refusal that asks the caller for a new lease (never sent to clients).
 inline constexpr const char* segment_retired_code = "kumo.SegmentRetired";
 
+// MACs and taps carry 20 bits of lease number and 20 of the lease's NIC
+// count: the ledger numbers at most this many leases, a lease this many NICs.
+inline constexpr uint64_t max_lease_number = (uint64_t{1} << 20) - 1;
+inline constexpr uint64_t max_nics_per_lease = (uint64_t{1} << 20) - 1;
+
 // What the ledger granted: the segment's id on the wire and its subnet.
 struct lease {
   uint64_t number = 0;  // never reused by the ledger; 0 = none
@@ -57,8 +62,9 @@ struct nic {
 
 // ---- Commands
 // Gives every listed instance a NIC (instances that have one keep it, so a
-// retry is harmless). All or nothing. `with` is used only when the segment
-// has no live lease.
+// retry is harmless). All or nothing. `with` is the lease the ledger holds
+// for the group: taken up when the segment has none; an older one than the
+// segment's is refused as retired. Account and group must be the id's.
 struct allocate_nics {
   std::string account_id;
   std::string group_id;
@@ -113,7 +119,7 @@ struct state {
   lease current;          // the newest lease it was given
   bool retired = false;   // `current` was given back
   std::map<std::string, nic> nics;  // by instance id
-  uint64_t nic_serial = 0;          // MACs and taps are never reused
+  uint64_t nic_serial = 0;          // NICs numbered on the current lease (MACs and taps are never reused)
   bool active() const { return current.number != 0 && !retired; }
   bool operator==(const state&) const = default;
 };

@@ -3,6 +3,7 @@
 // and the views built from them: pure decide/apply/codec, no kernel, no actors.
 #include "actors/network/host_view.h"
 #include "actors/network/network.h"
+#include "actors/network/releases.h"
 #include "actors/network/segment.h"
 #include "net/desired_state.h"
 #include "tests/support/aggregate_checks.h"
@@ -82,7 +83,10 @@ struct region {
       const auto* l = lease_of(ledger.s, acct, group);
       auto e = seg(acct, group).run(segment::allocate_nics{acct, group, {l->number, l->vni, l->subnet}, ids, 1000});
       if (!e) return "";
-      if (e->code != segment::segment_retired_code) return e->code;
+      if (e->code != segment::segment_retired_code) {
+        ledger.ok(release_instances{ids});  // a refused launch holds no public IP
+        return e->code;
+      }
       stale = l->number;
     }
     return "retried twice";
@@ -94,7 +98,7 @@ struct region {
   void terminate(const std::string& iid, const std::string& acct, const std::string& group) {
     auto& s = seg(acct, group);
     s.ok(segment::release_nic{iid});
-    ledger.ok(release_instance{iid});
+    ledger.ok(release_instances{{iid}});
     if (s.s.active() && s.s.nics.empty()) {
       const auto number = s.s.current.number;
       s.ok(segment::retire{number});
@@ -160,8 +164,10 @@ TEST(Network, SegmentIdsRunOutWithAClearErrorAndComeBackWhenTheSegmentRetires) {
   std::vector<std::string> many;
   for (int i = 0; i < 246; ++i) many.push_back("i-m" + std::to_string(i));
   auto seg_before = r.seg(acct_a, "sg-a").s;
-  EXPECT_EQ(r.launch(many, acct_a, "sg-a"), "InsufficientAddressCapacity");
+  auto attached_before = r.ledger.s.instances;
+  EXPECT_EQ(r.launch(many, acct_a, "sg-a", /*auto_public=*/true), "InsufficientAddressCapacity");
   EXPECT_EQ(r.seg(acct_a, "sg-a").s, seg_before);
+  EXPECT_EQ(r.ledger.s.instances, attached_before);  // and no public IP stays taken
 }
 
 // The race the lease numbers exist for: the controller retires an empty
@@ -437,4 +443,85 @@ TEST(Network, MetadataTableHasEachLiveInstanceByPrivateIp) {
   EXPECT_EQ(m.user_data, "#!/bin/sh\necho hi");
   EXPECT_EQ(m.hostname, "ip-10-16-0-10.kumo-1.compute.internal");
   EXPECT_EQ(m.mac, r.nic("i-1", acct_a, "sg-a").mac);
+}
+
+TEST(Network, ASegmentTakesOnlyItsOwnAccountGroupAndLease) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");
+  auto& seg = r.seg(acct_a, "sg-a");
+  const auto l = seg.s.current;
+  // Another account's or group's NICs are never put on this segment.
+  EXPECT_EQ(seg.refused(segment::allocate_nics{acct_b, "sg-a", l, {"i-2"}, 1}), "InternalError");
+  EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-b", l, {"i-2"}, 1}), "InternalError");
+  // A lease newer than the segment's means the ledger and the segment disagree: refused.
+  EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-a", {l.number + 7, l.vni, l.subnet}, {"i-2"}, 1}),
+            "InternalError");
+  // An older one is refused as retired, so RunInstances asks the ledger again.
+  seg.ok(segment::release_nic{"i-1"});
+  seg.ok(segment::retire{l.number});
+  EXPECT_EQ(r.launch({"i-2"}, acct_a, "sg-a"), "");
+  const auto newer = seg.s.current;
+  EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-a", l, {"i-3"}, 1}), segment::segment_retired_code);
+  // NICs are numbered per lease: the new lease starts again at 1, its MACs differ by the lease number.
+  EXPECT_EQ(seg.s.nic_serial, 1u);
+  EXPECT_NE(r.nic("i-2", acct_a, "sg-a").mac.substr(0, 11), std::string("02:00:00:10"));
+  EXPECT_GT(newer.number, l.number);
+}
+
+TEST(Network, TheLedgerStopsNumberingLeasesBeforeMacsWouldRepeat) {
+  region r;
+  r.ledger.s.lease_serial = segment::max_lease_number;
+  EXPECT_EQ(r.ledger.refused(prepare_launch{acct_a, "sg-a", {"i-1"}, r.from, false, 1}), "InsufficientAddressCapacity");
+}
+
+// The network controller's decisions, from the projection alone.
+TEST(Network, ReleasePlanGivesBackWhatNoLiveInstanceUses) {
+  region r;
+  r.from.vni_last = 110;
+  r.launch_ok("i-live", acct_a, "sg-a", true);
+  r.launch_ok("i-gone", acct_a, "sg-a", true);
+  r.launch_ok("i-orphan", acct_b, "sg-b");  // no instance in the log: a crash before its launch
+  instance::state live, gone;
+  live.exists = gone.exists = true;
+  live.status = instance::lifecycle::running;
+  gone.status = instance::lifecycle::terminated;
+  auto lookup = [&](const std::string& acct, const std::string& iid) -> const instance::state* {
+    if (acct != acct_a) return nullptr;
+    return iid == "i-live" ? &live : iid == "i-gone" ? &gone : nullptr;
+  };
+  const int64_t grace = 300000;
+  // Within the grace period the orphan keeps its NIC; the terminated instance does not.
+  auto plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 1000 + grace, grace);
+  ASSERT_EQ(plan.nics.size(), 1u);
+  EXPECT_EQ(plan.nics[0].instance_id, "i-gone");
+  EXPECT_EQ(plan.nics[0].segment_id, segment::aggregate_id(acct_a, "sg-a"));
+  EXPECT_EQ(plan.instances, std::vector<std::string>{"i-gone"});
+  EXPECT_TRUE(plan.retire.empty());
+  EXPECT_TRUE(plan.free.empty());
+  // After it, the orphan goes too, on both sides.
+  plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 1001 + grace, grace);
+  EXPECT_EQ(plan.nics.size(), 2u);
+  EXPECT_EQ(plan.instances, (std::vector<std::string>{"i-gone", "i-orphan"}));
+
+  // An empty segment is retired, then its lease freed.
+  auto& b = r.seg(acct_b, "sg-b");
+  b.ok(segment::release_nic{"i-orphan"});
+  plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 0, grace);
+  ASSERT_EQ(plan.retire.size(), 1u);
+  EXPECT_EQ(plan.retire[0].segment_id, segment::aggregate_id(acct_b, "sg-b"));
+  EXPECT_FALSE(plan.retire[0].never_taken_up);
+  b.ok(segment::retire{plan.retire[0].lease_number});
+  plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 0, grace);
+  ASSERT_EQ(plan.free.size(), 1u);
+  EXPECT_EQ(plan.free[0].group_id, "sg-b");
+  EXPECT_TRUE(plan.retire.empty());
+
+  // A lease that never reached its segment is retired there after the grace period only.
+  r.ledger.ok(prepare_launch{acct_b, "sg-c", {"i-c"}, r.from, false, 1000});
+  plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 1000 + grace, grace);
+  for (const auto& x : plan.retire) EXPECT_NE(x.segment_id, segment::aggregate_id(acct_b, "sg-c"));
+  plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 1001 + grace, grace);
+  bool retired = false;
+  for (const auto& x : plan.retire) retired |= x.segment_id == segment::aggregate_id(acct_b, "sg-c") && x.never_taken_up;
+  EXPECT_TRUE(retired);
 }
