@@ -38,4 +38,10 @@ class dataplane {
 // when netlink or nftables cannot be used.
 std::unique_ptr<dataplane> make_kernel_dataplane(dataplane_config cfg, std::string& error);
 
+// The data plane of a node host (kumod --role=node): only its guests' L2,
+// the bridges (no address: the gateway is the cloud host's), VXLAN/VLAN
+// devices and taps of the segments in the view, whose `gateway` is false.
+// Nothing in nftables, no dnsmasq. Needs CAP_NET_ADMIN.
+std::unique_ptr<dataplane> make_node_dataplane(std::string& error);
+
 }  // namespace kumo::net

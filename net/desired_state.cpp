@@ -444,7 +444,7 @@ std::vector<link> links_of(const network_view& view, const checked_view& cv) {
     br.kind = link_kind::bridge;
     br.name = bridge_name(vni);
     br.vni = vni;
-    br.address = s.gateway() + "/24";
+    if (view.gateway) br.address = s.gateway() + "/24";  // one .1 per segment, on the gateway host
     links.push_back(br);
     if (view.physical_interface.empty() || !cv.underlay_ok) continue;
     link up;

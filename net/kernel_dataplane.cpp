@@ -55,7 +55,35 @@ class kernel_dataplane : public dataplane {
   desired_plane want_;  // this pass's; kept for its buffers
 };
 
+// A node host's: the links of its guests' segments, nothing else.
+class node_dataplane : public dataplane {
+ public:
+  explicit node_dataplane(std::unique_ptr<link_table> links) : links_(std::move(links)) {}
+
+  std::string describe() const override { return "node data plane (bridges and VXLAN/VLAN through libnl)"; }
+
+  reconcile_result reconcile(const network_view& view) override {
+    reconcile_result r;
+    desired(view, {}, want_);
+    for (const auto& p : want_.problems) spdlog::warn("net: left out of the data plane: {}", p);
+    r.ok = links_->reconcile(want_, r.repairs, r.error);
+    return r;
+  }
+
+  void stop() override {}
+
+ private:
+  std::unique_ptr<link_table> links_;
+  desired_plane want_;
+};
+
 }  // namespace
+
+std::unique_ptr<dataplane> make_node_dataplane(std::string& error) {
+  auto links = link_table::open(error);
+  if (!links) return nullptr;
+  return std::make_unique<node_dataplane>(std::move(links));
+}
 
 std::unique_ptr<dataplane> make_kernel_dataplane(dataplane_config cfg, std::string& error) {
   auto links = link_table::open(error);

@@ -49,6 +49,9 @@ enum class segment_mode { vxlan, vlan };
 struct network_view {
   segment_mode mode = segment_mode::vxlan;
   std::string physical_interface;   // carries VXLAN/VLAN between hosts; empty: none (one host)
+  // This host is the segments' gateway (their .1 on its bridges, DHCP, NAT,
+  // metadata): the cloud host. A node host only carries its guests' L2.
+  bool gateway = true;
   std::string metadata_ip = "169.254.169.254";
   uint16_t metadata_port = 8775;    // where the local metadata server listens (DNAT target)
   std::vector<segment> segments;    // sorted by vni

@@ -144,6 +144,9 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
         a.instances.back().nic_mac = nic->mac;
         a.instances.back().nic_bridge = net::bridge_name(seg->current.vni);
         a.instances.back().nic_tap = nic->tap;
+        a.instances.back().nic_vni = seg->current.vni;
+        a.instances.back().nic_subnet = seg->current.subnet;
+        a.instances.back().nic_ip = nic->private_ip;
       }
       a.instances.back().volumes = storage::desired_volumes(m.attachments.of_instance(s->spec.instance_id));
     }

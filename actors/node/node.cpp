@@ -232,8 +232,32 @@ std::vector<std::string> collect_orphans(node_state& st, const std::vector<hyper
   return removed;
 }
 
+// The L2 this node's guests need: their segments' bridges (no address: the
+// gateway is the cloud host's) and VXLAN/VLAN devices, and their taps.
+net::network_view guest_links(const node_state& st) {
+  net::network_view v;
+  v.gateway = false;
+  v.mode = st.cfg.segments;
+  v.physical_interface = st.cfg.net_interface;
+  std::map<uint32_t, const desired_instance*> segments;
+  for (const auto& [id, d] : st.desired) {
+    if (d.nic_vni == 0 || static_cast<desired_power>(d.power) == desired_power::absent) continue;
+    segments.emplace(d.nic_vni, &d);
+    v.nics.push_back({id, d.nic_vni, d.nic_mac, d.nic_ip, "", d.nic_tap});
+  }
+  for (const auto& [vni, d] : segments) v.segments.push_back({vni, d->account_id, "", d->nic_subnet});
+  return v;
+}
+
+void reconcile_links(node_state& st) {
+  auto r = st.cfg.links->reconcile(guest_links(st));
+  for (const auto& what : r.repairs) spdlog::info("node {}: network: {}", st.cfg.node_id, what);
+  if (!r.ok) spdlog::error("node {}: network: {}", st.cfg.node_id, r.error);
+}
+
 node_report reconcile(node_state& st) {
   node_report report{st.cfg.node_id, {}};
+  if (st.cfg.links && st.assigned) reconcile_links(st);
   auto domains = st.driver->list();
   std::map<std::string, domain_state> now;
   for (const auto& dom : domains) now[dom.name] = dom.state;

@@ -7,6 +7,8 @@
 #pragma once
 
 #include "hypervisor/driver.h"
+#include "net/dataplane.h"
+#include "net/network_view.h"
 
 #include <caf/fwd.hpp>
 
@@ -28,6 +30,13 @@ struct node_config {
   std::chrono::milliseconds report_interval{2000};
   std::chrono::milliseconds stop_grace{30000};    // ACPI shutdown, then pull the plug
   std::chrono::milliseconds orphan_grace{60000};  // unknown kumo domains are destroyed after this
+  // Managed networking on a node host (kumod --role=node): the bridges,
+  // VXLAN/VLAN devices and taps of its guests' segments, made on every pass.
+  // Null when this host has none of its own (all-in-one: the cloud's data
+  // plane serves the same kernel).
+  std::shared_ptr<net::dataplane> links;
+  std::string net_interface;  // carries the segments to the cloud host
+  net::segment_mode segments = net::segment_mode::vxlan;
 };
 
 // Spawns the node actor (detached: driver calls block). `connect` returns the

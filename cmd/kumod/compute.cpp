@@ -1,6 +1,7 @@
 #include "compute.h"
 
 #include "actors/compute/instance_types.h"
+#include "net/dataplane.h"
 
 #include <spdlog/spdlog.h>
 
@@ -62,6 +63,20 @@ std::optional<node_setup> prepare_node(const config& cfg, std::string& error) {
               " (start it with tools/libvirtd, or run --hypervisor=fake to try kumo without VMs)";
       return std::nullopt;
     }
+  }
+  if (cfg.role == "node" && cfg.network.mode == actors::network_mode::managed) {
+    // A node host makes its guests' segments itself; the cloud host is their gateway.
+    std::string why;
+    node.links = net::make_node_dataplane(why);
+    if (!node.links) {
+      error = "--network=managed: this node cannot make its guests' bridges: " + why;
+      return std::nullopt;
+    }
+    node.net_interface = cfg.network.physical_interface;
+    node.segments = cfg.network.segments;
+    spdlog::info("kumod: node {}: managed networking: {} over {}", node.node_id, node.links->describe(),
+                 node.net_interface.empty() ? std::string("no interface (guests reach no other host)")
+                                            : node.net_interface);
   }
   spdlog::info("kumod: node {} in {}: {} ({} vCPU, {} MiB, {} GiB offered)", node.node_id, node.zone,
                out.driver->describe(), node.vcpus, node.memory_mib, node.disk_gib);

@@ -12,10 +12,12 @@ std::optional<network_setup> prepare_network(const config& cfg, std::string& err
   out.cfg.region = cfg.region;
   out.cfg.host_id = cfg.node_id.empty() ? "local" : cfg.node_id;
   if (out.cfg.mode != actors::network_mode::managed) return out;
-  if (cfg.role != "all-in-one") {
-    // The data plane runs where the guests' bridges are; nodes in other
-    // processes do not run one yet, so their guests would wait forever.
-    error = "--network=managed runs with --role=all-in-one only for now; use --network=ledger for split roles";
+  // With split roles this is the cloud host: the segments' gateway (NAT,
+  // DHCP, metadata), reached over --net-interface by the node hosts, which
+  // make their guests' links themselves (see prepare_node).
+  if (cfg.role != "all-in-one" && cfg.network.physical_interface.empty()) {
+    error = "--network=managed with split roles needs --net-interface: the interface that carries the segments "
+            "to the node hosts";
     return std::nullopt;
   }
   const auto state_dir = cfg.data_dir + "/net";
