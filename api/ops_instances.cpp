@@ -249,10 +249,18 @@ void launch_all(const op_ptr& c, std::shared_ptr<launch_plan> plan, const place_
 // The ledger's side of a launch that then failed: given back at once, so a
 // refused RunInstances holds no public IP (the controller would otherwise
 // free them only after its grace period).
-void release_public_side(const op_ptr& c, const std::vector<std::string>& ids) {
+void release_public_side(const op_ptr& c, const network_reply& prepared) {
+  std::vector<std::string> ids;  // only what this call attached: a retry's running instances keep theirs
+  int64_t at_ms = 0;
+  for (const auto& e : prepared.events)
+    if (const auto* a = std::get_if<network::instance_attached>(&e)) {
+      ids.push_back(a->instance_id);
+      at_ms = a->a.at_ms;
+    }
+  if (ids.empty()) return;
   const auto& net_cfg = c->cloud->network_cfg;
   c->self->request(c->cloud->network, actor_timeout, net_cfg.region,
-                   network::command{network::release_instances{ids}}, c->meta())
+                   network::command{network::release_instances{ids, at_ms}}, c->meta())
       .then([](network_reply&) {},
             [=](caf::error& e) {
               spdlog::warn("rid={} RunInstances: giving back the public side failed ({}); the network controller "
@@ -296,7 +304,7 @@ void allocate_nics_and_launch(const op_ptr& c, std::shared_ptr<launch_plan> plan
                         return allocate_nics_and_launch(c, plan, placed, number, attempt + 1);
                       }
                       if (seg.error) {
-                        release_public_side(c, ids);
+                        release_public_side(c, ledger);
                         if (seg.error->code == segment::segment_retired_code)
                           return c->fail("ServiceUnavailable", "the network segment of " + group +
                                                                    " kept changing; retry with the same ClientToken", 503);

@@ -3,6 +3,8 @@
 // table, kumo's links, dnsmasq), diffs and repairs. The network controller
 // calls reconcile() on start, after every relevant event and periodically;
 // each repair comes back as a sentence the controller records as an event.
+// A node host's data plane (make_node_dataplane) is called by its node actor
+// on every pass, with its guests' segments.
 #pragma once
 
 #include "net/network_view.h"

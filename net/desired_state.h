@@ -107,6 +107,7 @@ struct desired_plane {
   elastic_ip_maps eips;               // eip_maps(view)
   std::string dnsmasq_config;         // dnsmasq_config(view, state_dir)
   std::string dnsmasq_hosts;          // dnsmasq_hosts(view)
+  bool gateway = true;                // view.gateway: false on a node host
 };
 desired_plane desired(const network_view& view, const std::string& state_dir);
 // The same into `out`, reusing its buffers: the data plane keeps one

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <fstream>
 #include <map>
 #include <unordered_map>
 
@@ -45,6 +46,22 @@ bool has_address(nl_cache* addrs, int ifindex, const std::string& cidr) {
     found = cidr == nl_addr2str(rtnl_addr_get_local(a), buf, sizeof buf);
   }
   return found;
+}
+
+// Whether the link has any IPv4 address: a segment bridge with one is a
+// gateway's (the cloud host's), never a node host's own.
+bool has_ipv4(nl_cache* addrs, int ifindex) {
+  for (auto* o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_ifindex(a) == ifindex && rtnl_addr_get_family(a) == AF_INET) return true;
+  }
+  return false;
+}
+
+// Guests must not reach the host over IPv6 link-local on their bridge (the
+// kumo table filters IPv4 only).
+void without_ipv6(const std::string& bridge) {
+  std::ofstream("/proc/sys/net/ipv6/conf/" + bridge + "/disable_ipv6") << "1\n";
 }
 
 }  // namespace
@@ -135,6 +152,10 @@ bool link_table::reconcile(const desired_plane& desired, std::vector<std::string
     auto* l = reinterpret_cast<rtnl_link*>(o);
     std::string name = rtnl_link_get_name(l);
     if (!is_kumo_link(name) || wanted.count(name)) continue;
+    // A node host never takes down a gateway's bridge (or its VXLAN/VLAN
+    // device): a cloud kumod sharing this kernel owns it.
+    const int gateway_side = rtnl_link_get_master(l) ? rtnl_link_get_master(l) : rtnl_link_get_ifindex(l);
+    if (!desired.gateway && has_ipv4(now.addrs, gateway_side)) continue;
     if (int rc = rtnl_link_delete(sock_, l); rc < 0) return fail("libnl: deleting " + name, rc);
     if (applied_once_ && applied_.count(name))
       spdlog::info("net: removed link {} (its segment is gone)", name);
@@ -177,6 +198,7 @@ bool link_table::reconcile(const desired_plane& desired, std::vector<std::string
       rtnl_link_put(l);
       if (rc < 0) return fail("libnl: creating " + want.name, rc);
       report(want.name, "created link " + want.name + (before.count(want.name) ? " (it was missing)" : ""));
+      if (want.kind == link_kind::bridge) without_ipv6(want.name);
       index = static_cast<int>(if_nametoindex(want.name.c_str()));
       if (!index) {
         error = "link " + want.name + " vanished right after it was created";

@@ -52,6 +52,9 @@ struct network_view {
   // This host is the segments' gateway (their .1 on its bridges, DHCP, NAT,
   // metadata): the cloud host. A node host only carries its guests' L2.
   bool gateway = true;
+  // The MTU DHCP tells guests, when > 0: a VXLAN underlay carries 50 bytes
+  // more per frame, and a bridge never fragments.
+  int guest_mtu = 0;
   std::string metadata_ip = "169.254.169.254";
   uint16_t metadata_port = 8775;    // where the local metadata server listens (DNAT target)
   std::vector<segment> segments;    // sorted by vni

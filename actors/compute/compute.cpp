@@ -133,6 +133,8 @@ std::pair<const segment::state*, const segment::nic*> nic_of(const compute_model
 
 // Sends a node its full desired set.
 void push(controller_actor* self, const std::string& node_id, const compute_config& cfg) {
+  // A model behind the log would tell the node to drop guests (and their links) it should keep.
+  if (self->state.stuck) return;
   auto& m = self->state.model;
   auto node = m.nodes.find(node_id);
   if (node == m.nodes.end() || !node->second.handle) return;

@@ -21,6 +21,7 @@ net::network_view host_view(const state& ledger, const segments_by_id& segments,
   v.mode = host.mode;
   v.physical_interface = host.physical_interface;
   v.metadata_port = host.metadata_port;
+  v.guest_mtu = host.guest_mtu;
   for (const auto& [vni, seg] : ledger.leases) {
     v.segments.push_back({vni, seg.account_id, seg.group_id, seg.subnet});
     auto g = groups.find(seg.group_id);

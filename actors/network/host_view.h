@@ -21,6 +21,7 @@ struct host_settings {
   net::segment_mode mode = net::segment_mode::vxlan;
   std::string physical_interface;  // empty: this host alone, bridges only
   uint16_t metadata_port = 8775;
+  int guest_mtu = 0;  // announced by DHCP when > 0
 };
 
 // Security groups by group id (sg-...).

@@ -30,6 +30,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_associated, allocation_id, associatio
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_disassociated, allocation_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(address_released, allocation_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(auto_public_ip_set, instance_id, public_ip)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(instance_claimed, instance_id, at_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(repaired, host, what, at_ms)
 
 KUMO_EVENT_NAME(lease_granted)
@@ -41,6 +42,7 @@ KUMO_EVENT_NAME(address_associated)
 KUMO_EVENT_NAME(address_disassociated)
 KUMO_EVENT_NAME(address_released)
 KUMO_EVENT_NAME(auto_public_ip_set)
+KUMO_EVENT_NAME(instance_claimed)
 KUMO_EVENT_NAME(repaired)
 
 namespace {
@@ -135,7 +137,10 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
     d.emit(lease_granted{{cmd.account_id, cmd.group_id, work.lease_serial + 1, vni, subnet_of(index), cmd.at_ms}});
   }
   for (const auto& id : cmd.instance_ids) {
-    if (work.instances.count(id)) continue;
+    if (auto it = work.instances.find(id); it != work.instances.end()) {
+      if (cmd.at_ms > it->second.at_ms) d.emit(instance_claimed{id, cmd.at_ms});
+      continue;
+    }
     attachment a{cmd.account_id, {}, cmd.at_ms};
     if (cmd.auto_public_ip) {
       if (auto pub = free_public_ip(cmd.from, public_ips_in_use(work))) a.auto_public_ip = *pub;
@@ -149,7 +154,8 @@ decision_t prepare(const state& s, const prepare_launch& cmd) {
 decision_t release(const state& s, const release_instances& cmd) {
   decision_t out;
   for (const auto& id : cmd.instance_ids) {
-    if (!s.instances.count(id)) continue;
+    auto it = s.instances.find(id);
+    if (it == s.instances.end() || (cmd.attached_ms != 0 && cmd.attached_ms != it->second.at_ms)) continue;
     if (const auto* a = association_of(s, id)) out.events.push_back(address_disassociated{a->allocation_id});
     out.events.push_back(instance_detached{id});
   }
@@ -291,6 +297,9 @@ state aggregate::apply(state s, const event& e) {
                    a.association_id.clear();
                  },
                  [&](const address_released& ev) { s.addresses.erase(ev.allocation_id); },
+                 [&](const instance_claimed& ev) {
+                   if (auto it = s.instances.find(ev.instance_id); it != s.instances.end()) it->second.at_ms = ev.at_ms;
+                 },
                  [&](const auto_public_ip_set& ev) {
                    if (auto it = s.instances.find(ev.instance_id); it != s.instances.end())
                      it->second.auto_public_ip = ev.public_ip;

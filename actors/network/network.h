@@ -78,9 +78,12 @@ struct prepare_launch {
   uint64_t stale_lease = 0;
 };
 // The instances are gone (or never launched): their auto public IPs and
-// associations go too. Instances it does not know: nothing.
+// associations go too. Instances it does not know: nothing. With
+// `attached_ms`, only attachments of that age: the ones the caller judged,
+// so a launch that claimed one again since keeps it.
 struct release_instances {
   std::vector<std::string> instance_ids;
+  int64_t attached_ms = 0;  // 0: whatever their age
 };
 // The segment gave lease `number` back (segment::retire): free its id and /24.
 struct release_lease {
@@ -138,6 +141,12 @@ struct instance_attached {
 struct instance_detached {
   std::string instance_id;
 };
+// A retried launch (same ClientToken, same ids) wants an attachment it
+// already has: it counts as made now, so it is not taken for an orphan.
+struct instance_claimed {
+  std::string instance_id;
+  int64_t at_ms = 0;
+};
 struct address_allocated {
   std::string allocation_id;
   std::string account_id;
@@ -165,7 +174,7 @@ struct repaired {
 };
 using event = std::variant<lease_granted, lease_released, instance_attached, instance_detached, address_allocated,
                            address_associated, address_disassociated, address_released, auto_public_ip_set,
-                           repaired>;
+                           instance_claimed, repaired>;
 
 // ---- State
 struct state {

@@ -145,11 +145,12 @@ void release_unused(controller_actor* self, const setup& s) {
       },
       persistence::now_ms(), s.cfg.orphan_grace.count());
   for (const auto& n : plan.nics)
-    tell_segment(self, s, n.segment_id, segment::release_nic{n.instance_id},
+    tell_segment(self, s, n.segment_id, segment::release_nic{n.instance_id, n.allocated_ms},
                  "releasing the NIC of " + n.instance_id + " (" + n.private_ip + " on segment " + n.segment_id + ")",
                  "nic:" + n.instance_id);
-  for (const auto& iid : plan.instances)
-    tell_ledger(self, s, network::release_instances{{iid}}, "releasing the public side of " + iid, "instance:" + iid);
+  for (const auto& p : plan.instances)
+    tell_ledger(self, s, network::release_instances{{p.instance_id}, p.attached_ms},
+                "releasing the public side of " + p.instance_id, "instance:" + p.instance_id);
   for (const auto& r : plan.retire) {
     const auto lease = "lease " + std::to_string(r.lease_number) + " (segment id " + std::to_string(r.vni) + ")";
     tell_segment(self, s, r.segment_id, segment::retire{r.lease_number},
@@ -168,7 +169,7 @@ net::network_view desired_view(const network_model& m, const setup& s) {
   network::groups_by_id groups;
   m.groups.for_each([&](const std::string&, const security_group::state& g) { groups[g.group_id] = &g; });
   return network::host_view(ledger_of(m, s.cfg.region), segments_of(m), groups,
-                            {s.cfg.segments, s.cfg.physical_interface, s.cfg.metadata_port});
+                            {s.cfg.segments, s.cfg.physical_interface, s.cfg.metadata_port, s.cfg.guest_mtu});
 }
 
 void reconcile(controller_actor* self, const setup& s, std::optional<caf::response_promise> caller = {});

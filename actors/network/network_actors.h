@@ -56,6 +56,7 @@ struct network_config {
   net::segment_mode segments = net::segment_mode::vxlan;
   std::string physical_interface;
   uint16_t metadata_port = 8775;  // where the host's metadata server listens (DNAT target)
+  int guest_mtu = 0;              // DHCP's MTU for guests, when > 0 (kumod: the interface's minus VXLAN's 50)
   std::chrono::milliseconds reconcile_interval{5000};
   // NICs, public IPs and leases that no instance ever used (a crash in the
   // middle of RunInstances) are released after this.

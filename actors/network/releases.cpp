@@ -11,12 +11,12 @@ release_plan plan_releases(const state& ledger, const segments_by_id& segments, 
   };
   for (const auto& [id, seg] : segments) {
     for (const auto& [iid, n] : seg->nics)
-      if (unused(seg->account_id, iid, n.allocated_ms)) plan.nics.push_back({id, iid, n.private_ip});
+      if (unused(seg->account_id, iid, n.allocated_ms)) plan.nics.push_back({id, iid, n.private_ip, n.allocated_ms});
     if (seg->active() && seg->nics.empty())
       plan.retire.push_back({id, seg->current.number, seg->current.vni, false});
   }
   for (const auto& [iid, a] : ledger.instances)
-    if (unused(a.account_id, iid, a.at_ms)) plan.instances.push_back(iid);
+    if (unused(a.account_id, iid, a.at_ms)) plan.instances.push_back({iid, a.at_ms});
   for (const auto& [vni, l] : ledger.leases) {
     const auto id = segment::aggregate_id(l.account_id, l.group_id);
     auto seg = segments.find(id);

@@ -20,6 +20,7 @@ struct release_plan {
     std::string segment_id;
     std::string instance_id;
     std::string private_ip;
+    int64_t allocated_ms = 0;  // the NIC judged: a launch that claims it again keeps it
   };
   struct retirement {
     std::string segment_id;
@@ -28,7 +29,11 @@ struct release_plan {
     bool never_taken_up = false;  // the segment never ran on it
   };
   std::vector<nic_release> nics;       // segment::release_nic
-  std::vector<std::string> instances;  // ledger release_instances (public IPs, associations)
+  struct public_release {
+    std::string instance_id;
+    int64_t attached_ms = 0;  // the attachment judged: a launch that claims it again keeps it
+  };
+  std::vector<public_release> instances;  // ledger release_instances (public IPs, associations)
   std::vector<retirement> retire;      // segment::retire
   std::vector<lease> free;             // ledger release_lease: the segment gave it back
 };

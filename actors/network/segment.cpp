@@ -23,12 +23,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic_allocated, n, serial)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic_released, instance_id)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(segment_retired, number)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(metadata_options_set, instance_id, options)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(nic_claimed, instance_id, at_ms)
 
 KUMO_EVENT_NAME(segment_leased)
 KUMO_EVENT_NAME(nic_allocated)
 KUMO_EVENT_NAME(nic_released)
 KUMO_EVENT_NAME(segment_retired)
 KUMO_EVENT_NAME(metadata_options_set)
+KUMO_EVENT_NAME(nic_claimed)
 
 namespace {
 
@@ -66,7 +68,10 @@ decision_t allocate(const std::string& id, const state& s, const allocate_nics& 
     d.emit(segment_leased{cmd.account_id, cmd.group_id, cmd.with});
   }
   for (const auto& instance_id : cmd.instance_ids) {
-    if (work.nics.count(instance_id)) continue;
+    if (auto it = work.nics.find(instance_id); it != work.nics.end()) {
+      if (cmd.at_ms > it->second.allocated_ms) d.emit(nic_claimed{instance_id, cmd.at_ms});
+      continue;
+    }
     std::set<std::string> taken;
     for (const auto& [_, n] : work.nics) taken.insert(n.private_ip);
     std::string ip;
@@ -136,7 +141,9 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
   return std::visit(overloaded{
                         [&](const allocate_nics& cmd) { return allocate(id, s, cmd); },
                         [&](const release_nic& cmd) -> decision_t {
-                          if (!s.nics.count(cmd.instance_id)) return {};
+                          auto it = s.nics.find(cmd.instance_id);
+                          if (it == s.nics.end()) return {};
+                          if (cmd.allocated_ms != 0 && cmd.allocated_ms != it->second.allocated_ms) return {};
                           return {{nic_released{cmd.instance_id}}, {}};
                         },
                         [&](const retire& cmd) { return retire_lease(id, s, cmd); },
@@ -163,6 +170,9 @@ state aggregate::apply(state s, const event& e) {
                  [&](const segment_retired& ev) {
                    if (ev.number > s.current.number) s.current = lease{ev.number, 0, ""};
                    s.retired = true;
+                 },
+                 [&](const nic_claimed& ev) {
+                   if (auto it = s.nics.find(ev.instance_id); it != s.nics.end()) it->second.allocated_ms = ev.at_ms;
                  },
                  [&](const metadata_options_set& ev) {
                    if (auto it = s.nics.find(ev.instance_id); it != s.nics.end()) it->second.metadata = ev.options;

@@ -73,8 +73,12 @@ struct allocate_nics {
   int64_t at_ms = 0;
 };
 // The instance is gone: its NIC goes too (a NIC that is not there: nothing).
+// With `allocated_ms`, only the NIC of that age: the network controller
+// judged an orphan by it, and a retried launch that claimed the NIC again
+// since (a newer allocated_ms) keeps it.
 struct release_nic {
   std::string instance_id;
+  int64_t allocated_ms = 0;  // 0: whatever its age
 };
 // No NIC is left: give lease `number` back (the ledger frees it next).
 struct retire {
@@ -102,6 +106,12 @@ struct nic_allocated {
 struct nic_released {
   std::string instance_id;
 };
+// A retried launch (same ClientToken, same instance ids) wants a NIC it
+// already has: it counts as allocated now, so it is not taken for an orphan.
+struct nic_claimed {
+  std::string instance_id;
+  int64_t at_ms = 0;
+};
 struct segment_retired {
   uint64_t number = 0;
 };
@@ -109,7 +119,8 @@ struct metadata_options_set {
   std::string instance_id;
   metadata_options options;
 };
-using event = std::variant<segment_leased, nic_allocated, nic_released, segment_retired, metadata_options_set>;
+using event = std::variant<segment_leased, nic_allocated, nic_released, segment_retired, metadata_options_set,
+                           nic_claimed>;
 
 // ---- State
 struct state {

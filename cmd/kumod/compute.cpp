@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <net/if.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -66,6 +67,11 @@ std::optional<node_setup> prepare_node(const config& cfg, std::string& error) {
   }
   if (cfg.role == "node" && cfg.network.mode == actors::network_mode::managed) {
     // A node host makes its guests' segments itself; the cloud host is their gateway.
+    if (cfg.network.physical_interface.empty() || !if_nametoindex(cfg.network.physical_interface.c_str())) {
+      error = "--network=managed on a node needs --net-interface naming an interface of this host (it carries the "
+              "segments to the cloud host), got '" + cfg.network.physical_interface + "'";
+      return std::nullopt;
+    }
     std::string why;
     node.links = net::make_node_dataplane(why);
     if (!node.links) {
@@ -75,8 +81,7 @@ std::optional<node_setup> prepare_node(const config& cfg, std::string& error) {
     node.net_interface = cfg.network.physical_interface;
     node.segments = cfg.network.segments;
     spdlog::info("kumod: node {}: managed networking: {} over {}", node.node_id, node.links->describe(),
-                 node.net_interface.empty() ? std::string("no interface (guests reach no other host)")
-                                            : node.net_interface);
+                 node.net_interface);
   }
   spdlog::info("kumod: node {} in {}: {} ({} vCPU, {} MiB, {} GiB offered)", node.node_id, node.zone,
                out.driver->describe(), node.vcpus, node.memory_mib, node.disk_gib);

@@ -2,9 +2,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <filesystem>
 
 namespace kumo::daemon {
+namespace {
+
+// The MTU of an interface of this network namespace (/sys may show another's), or -1.
+int interface_mtu(const std::string& name) {
+  ifreq req{};
+  if (name.empty() || name.size() >= sizeof req.ifr_name) return -1;
+  std::strncpy(req.ifr_name, name.c_str(), sizeof req.ifr_name - 1);
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int rc = ::ioctl(fd, SIOCGIFMTU, &req);
+  ::close(fd);
+  return rc == 0 ? req.ifr_mtu : -1;
+}
+
+}  // namespace
 
 std::optional<network_setup> prepare_network(const config& cfg, std::string& error) {
   network_setup out;
@@ -19,6 +40,15 @@ std::optional<network_setup> prepare_network(const config& cfg, std::string& err
     error = "--network=managed with split roles needs --net-interface: the interface that carries the segments "
             "to the node hosts";
     return std::nullopt;
+  }
+  if (!out.cfg.physical_interface.empty()) {
+    // Guests must send frames the segment can carry: a bridge never fragments.
+    const int mtu = interface_mtu(out.cfg.physical_interface);
+    if (mtu <= 0) {
+      error = "--net-interface=" + out.cfg.physical_interface + " does not exist on this host";
+      return std::nullopt;
+    }
+    out.cfg.guest_mtu = out.cfg.segments == net::segment_mode::vxlan ? mtu - 50 : mtu;
   }
   const auto state_dir = cfg.data_dir + "/net";
   std::error_code ec;

@@ -86,6 +86,16 @@ class Node:
 class NetworkRolesTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        cls.cloud = cls.node = None
+        cls.tmp = tempfile.mkdtemp(prefix="kumo-netroles-")
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()  # no namespace, process or dnsmasq outlives a failed start
+            raise
+
+    @classmethod
+    def start(cls):
         for ns in (CLOUD_NS, NODE_NS, GUEST_NS):
             sh("ip", "netns", "add", ns)
             sh("ip", "link", "set", "lo", "up", ns=ns)
@@ -95,7 +105,6 @@ class NetworkRolesTest(unittest.TestCase):
         sh("ip", "addr", "add", NODE_IP + "/24", "dev", "u1", ns=NODE_NS)
         sh("ip", "link", "set", "u1", "up", ns=NODE_NS)
         enter(CLOUD_NS)
-        cls.tmp = tempfile.mkdtemp(prefix="kumo-netroles-")
         cls.cloud = Kumod("--role=cloud,cluster", "--cluster-listen=%s:0" % CLOUD_IP, "--network=managed",
                           "--net-interface=u0", "--net-private=10.16.0.0/16", "--net-vni=1000-1009",
                           "--net-public-pool=198.51.100.10-198.51.100.15", "--net-reconcile-seconds=1",
@@ -110,8 +119,10 @@ class NetworkRolesTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.node.stop()
-        cls.cloud.stop()
+        if cls.node:
+            cls.node.stop()
+        if cls.cloud:
+            cls.cloud.stop()
         for ns in (CLOUD_NS, NODE_NS, GUEST_NS):
             sh("ip", "netns", "del", ns, check=False)
         shutil.rmtree(cls.tmp, ignore_errors=True)
@@ -143,10 +154,16 @@ class NetworkRolesTest(unittest.TestCase):
         sh("ip", "link", "set", "g0", "address", mac, "up", ns=GUEST_NS)
         eventually(lambda: links(NODE_NS)[tap][0] == bridge, 30, "the node to plug the tap into " + bridge)
 
-        # DHCP from the cloud host's dnsmasq, across the VXLAN.
-        lease = sh("busybox", "udhcpc", "-i", "g0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/bin/true",
+        # DHCP from the cloud host's dnsmasq, across the VXLAN, with the MTU
+        # the VXLAN leaves (u0's 1500 minus 50).
+        script = os.path.join(self.tmp, "dhcp-event")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\necho \"dhcp $1 mtu=$mtu router=$router\"\n")
+        os.chmod(script, 0o755)
+        lease = sh("busybox", "udhcpc", "-i", "g0", "-n", "-q", "-t", "10", "-T", "1", "-O", "mtu", "-s", script,
                    ns=GUEST_NS, check=False)
         self.assertIn("lease of " + ip, lease.stdout + lease.stderr)
+        self.assertIn("dhcp bound mtu=1450 router=" + re.sub(r"\.\d+$", ".1", ip), lease.stdout)
         gateway = re.sub(r"\.\d+$", ".1", ip)
         sh("ip", "addr", "add", ip + "/24", "dev", "g0", ns=GUEST_NS)
         sh("ip", "route", "add", "default", "via", gateway, ns=GUEST_NS)
@@ -157,6 +174,13 @@ class NetworkRolesTest(unittest.TestCase):
                      "http://169.254.169.254/latest/meta-data/instance-id", ns=GUEST_NS, check=False)
             return out.stdout.strip()
         eventually(lambda: instance_id() == iid, 30, "metadata from the cloud host")
+
+        # Stopped: the guest keeps its segment on the node (its links stay, the tap stays plugged).
+        self.ec2.stop_instances(InstanceIds=[iid])
+        eventually(lambda: self.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+                   ["State"]["Name"] == "stopped", 30, "the instance to stop")
+        now = links(NODE_NS)
+        self.assertEqual((now[bridge][0], now["kvx" + vni][0], now[tap][0]), (None, bridge, bridge))
 
         # Terminated: the node removes the segment's links it no longer needs.
         self.ec2.terminate_instances(InstanceIds=[iid])

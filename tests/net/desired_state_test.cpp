@@ -443,5 +443,29 @@ TEST(DesiredState, NftAcceptsTheRuleset) {
   std::filesystem::remove_all(dir);
 }
 
+// A node host carries its guests' L2 only; the gateway host tells guests the
+// MTU the VXLAN leaves them.
+TEST(DesiredState, NodeHostBridgesHaveNoAddressAndDhcpAnnouncesTheMtu) {
+  auto v = sample();
+  v.physical_interface = "eth1";
+  v.guest_mtu = 1450;
+  auto gateway = desired(v, "/var/lib/kumo/net");
+  EXPECT_TRUE(gateway.gateway);
+  EXPECT_NE(gateway.dnsmasq_config.find(",option:mtu,1450\n"), std::string::npos) << gateway.dnsmasq_config;
+  for (const auto& l : gateway.links)
+    if (l.kind == link_kind::bridge) EXPECT_FALSE(l.address.empty()) << l.name;
+  v.gateway = false;
+  auto node = desired(v, "/var/lib/kumo/net");
+  EXPECT_FALSE(node.gateway);
+  ASSERT_EQ(node.links.size(), gateway.links.size());
+  for (size_t i = 0; i < node.links.size(); ++i) {
+    EXPECT_TRUE(node.links[i].address.empty()) << node.links[i].name;
+    EXPECT_EQ(node.links[i].name, gateway.links[i].name);
+  }
+  v.guest_mtu = 0;
+  EXPECT_EQ(desired(v, "/var/lib/kumo/net").dnsmasq_config.find("option:mtu"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kumo::net
+

@@ -84,7 +84,7 @@ struct region {
       auto e = seg(acct, group).run(segment::allocate_nics{acct, group, {l->number, l->vni, l->subnet}, ids, 1000});
       if (!e) return "";
       if (e->code != segment::segment_retired_code) {
-        ledger.ok(release_instances{ids});  // a refused launch holds no public IP
+        ledger.ok(release_instances{ids, 1000});  // a refused launch holds no public IP
         return e->code;
       }
       stale = l->number;
@@ -457,6 +457,7 @@ TEST(Network, ASegmentTakesOnlyItsOwnAccountGroupAndLease) {
   EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-a", {l.number + 7, l.vni, l.subnet}, {"i-2"}, 1}),
             "InternalError");
   // An older one is refused as retired, so RunInstances asks the ledger again.
+  const auto old_mac = r.nic("i-1", acct_a, "sg-a").mac;
   seg.ok(segment::release_nic{"i-1"});
   seg.ok(segment::retire{l.number});
   EXPECT_EQ(r.launch({"i-2"}, acct_a, "sg-a"), "");
@@ -464,7 +465,7 @@ TEST(Network, ASegmentTakesOnlyItsOwnAccountGroupAndLease) {
   EXPECT_EQ(seg.refused(segment::allocate_nics{acct_a, "sg-a", l, {"i-3"}, 1}), segment::segment_retired_code);
   // NICs are numbered per lease: the new lease starts again at 1, its MACs differ by the lease number.
   EXPECT_EQ(seg.s.nic_serial, 1u);
-  EXPECT_NE(r.nic("i-2", acct_a, "sg-a").mac.substr(0, 11), std::string("02:00:00:10"));
+  EXPECT_NE(r.nic("i-2", acct_a, "sg-a").mac.substr(0, 11), old_mac.substr(0, 11));  // another lease number
   EXPECT_GT(newer.number, l.number);
 }
 
@@ -495,13 +496,18 @@ TEST(Network, ReleasePlanGivesBackWhatNoLiveInstanceUses) {
   ASSERT_EQ(plan.nics.size(), 1u);
   EXPECT_EQ(plan.nics[0].instance_id, "i-gone");
   EXPECT_EQ(plan.nics[0].segment_id, segment::aggregate_id(acct_a, "sg-a"));
-  EXPECT_EQ(plan.instances, std::vector<std::string>{"i-gone"});
+  auto public_ids = [](const release_plan& p) {
+    std::vector<std::string> ids;
+    for (const auto& x : p.instances) ids.push_back(x.instance_id);
+    return ids;
+  };
+  EXPECT_EQ(public_ids(plan), std::vector<std::string>{"i-gone"});
   EXPECT_TRUE(plan.retire.empty());
   EXPECT_TRUE(plan.free.empty());
   // After it, the orphan goes too, on both sides.
   plan = plan_releases(r.ledger.s, r.all_segments(), lookup, 1001 + grace, grace);
   EXPECT_EQ(plan.nics.size(), 2u);
-  EXPECT_EQ(plan.instances, (std::vector<std::string>{"i-gone", "i-orphan"}));
+  EXPECT_EQ(public_ids(plan), (std::vector<std::string>{"i-gone", "i-orphan"}));
 
   // An empty segment is retired, then its lease freed.
   auto& b = r.seg(acct_b, "sg-b");
@@ -524,4 +530,41 @@ TEST(Network, ReleasePlanGivesBackWhatNoLiveInstanceUses) {
   bool retired = false;
   for (const auto& x : plan.retire) retired |= x.segment_id == segment::aggregate_id(acct_b, "sg-c") && x.never_taken_up;
   EXPECT_TRUE(retired);
+}
+
+// A RunInstances retried long after a crash (same ClientToken, same ids)
+// claims the NIC it already has, so the orphan release the controller
+// decided before the retry does not take it away.
+TEST(Network, ALateRetryOfALaunchKeepsItsNic) {
+  region r;
+  r.launch_ok("i-1", acct_a, "sg-a");  // at 1000; the launch itself never happened
+  const int64_t grace = 300000;
+  auto none = [](const std::string&, const std::string&) -> const instance::state* { return nullptr; };
+  auto plan = plan_releases(r.ledger.s, r.all_segments(), none, 2000 + grace, grace);
+  ASSERT_EQ(plan.nics.size(), 1u);
+  auto& seg = r.seg(acct_a, "sg-a");
+  // The retry lands first ...
+  seg.ok(segment::allocate_nics{acct_a, "sg-a", seg.s.current, {"i-1"}, 2500 + grace});
+  EXPECT_EQ(r.nic("i-1", acct_a, "sg-a").allocated_ms, 2500 + grace);
+  // ... then the release decided before it: the NIC stays.
+  seg.ok(segment::release_nic{plan.nics[0].instance_id, plan.nics[0].allocated_ms});
+  EXPECT_TRUE(seg.s.nics.count("i-1"));
+  EXPECT_TRUE(plan_releases(r.ledger.s, r.all_segments(), none, 2600 + grace, grace).nics.empty());
+  // A release without an age (a terminated instance) takes it whatever its age.
+  seg.ok(segment::release_nic{"i-1"});
+  EXPECT_FALSE(seg.s.nics.count("i-1"));
+  expect_codec_round_trip<segment::aggregate>(seg.all);
+
+  // The ledger side the same way: the retry claims the attachment, the
+  // release judged on the old one changes nothing.
+  r.launch_ok("i-2", acct_a, "sg-a", true);
+  release_plan::public_release judged;
+  for (const auto& p : plan_releases(r.ledger.s, r.all_segments(), none, 2000 + grace, grace).instances)
+    if (p.instance_id == "i-2") judged = p;
+  ASSERT_EQ(judged.attached_ms, 1000);
+  r.ledger.ok(prepare_launch{acct_a, "sg-a", {"i-2"}, r.from, true, 2500 + grace});
+  EXPECT_EQ(r.ledger.s.instances.at("i-2").at_ms, 2500 + grace);
+  r.ledger.ok(release_instances{{judged.instance_id}, judged.attached_ms});
+  EXPECT_EQ(public_ip_of(r.ledger.s, acct_a, "i-2"), "198.51.100.10");
+  expect_codec_round_trip<aggregate>(r.ledger.all);
 }
