@@ -152,6 +152,7 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
       }
       a.instances.back().volumes = storage::desired_volumes(m.attachments.of_instance(s->spec.instance_id));
     }
+  a.segment_mode = cfg.segment_mode;
   self->send(node->second.handle, assign_atom::value, std::move(a));
 }
 
@@ -283,6 +284,11 @@ caf::behavior controller(controller_actor* self, persistence::event_store* store
   return projection_behavior(
       self, store, journal,
       [=](register_node_atom, node_capacity& cap, caf::actor& node) -> caf::result<bool> {
+        if (cap.protocol != node_protocol_version)
+          return caf::make_error(caf::sec::runtime_error,
+                                 "node " + cap.node_id + " speaks node protocol " + std::to_string(cap.protocol) +
+                                     ", this cluster " + std::to_string(node_protocol_version) +
+                                     ": run the same kumod version on both");
         if (std::find(cfg.zones.begin(), cfg.zones.end(), cap.zone) == cfg.zones.end())
           return caf::make_error(caf::sec::runtime_error,
                                  "node " + cap.node_id + " is in zone " + cap.zone +

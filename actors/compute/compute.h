@@ -39,6 +39,7 @@ struct compute_config {
   std::chrono::milliseconds node_timeout{10000};    // a silent node is unavailable after this
   std::chrono::minutes terminated_visible{60};      // terminated instances then vanish from Describe
   bool attach_nics = false;  // managed networking: nodes plug each instance's NIC into its segment's bridge
+  uint8_t segment_mode = 0;  // net::segment_mode the nodes make their segments with
 };
 
 struct place_request {

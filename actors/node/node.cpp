@@ -40,6 +40,7 @@ struct node_state {
   std::map<std::string, clock::time_point> shutdown_sent;
   std::map<std::string, clock::time_point> orphan_since;
   std::set<std::string> waiting_for_network;  // instances whose bridge does not exist yet
+  net::segment_mode segment_mode = net::segment_mode::vxlan;  // the cloud's, from the assignment
   static inline const char* name = "node";
 };
 using node_actor = caf::stateful_actor<node_state>;
@@ -237,7 +238,7 @@ std::vector<std::string> collect_orphans(node_state& st, const std::vector<hyper
 net::network_view guest_links(const node_state& st) {
   net::network_view v;
   v.gateway = false;
-  v.mode = st.cfg.segments;
+  v.mode = st.segment_mode;
   v.physical_interface = st.cfg.net_interface;
   std::map<uint32_t, const desired_instance*> segments;
   for (const auto& [id, d] : st.desired) {
@@ -292,7 +293,7 @@ void try_register(node_actor* self) {
     if (!st.cluster) return;  // logged by connect(); tried again on the next tick
     self->monitor(st.cluster);
   }
-  node_capacity cap{st.cfg.node_id, st.cfg.zone, st.cfg.vcpus, st.cfg.memory_mib, st.cfg.disk_gib,
+  node_capacity cap{node_protocol_version, st.cfg.node_id, st.cfg.zone, st.cfg.vcpus, st.cfg.memory_mib, st.cfg.disk_gib,
                     st.driver->describe()};
   self->request(st.cluster, std::chrono::seconds(10), register_node_atom::value, cap,
                 caf::actor_cast<caf::actor>(self))
@@ -338,6 +339,7 @@ caf::behavior node_behavior(node_actor* self, node_config cfg,
         auto& st = self->state;
         st.desired.clear();
         for (auto& d : a.instances) st.desired[d.instance_id] = std::move(d);
+        st.segment_mode = static_cast<net::segment_mode>(a.segment_mode);
         st.assigned = true;
         // Only a cluster that accepted the registration assigns instances, and
         // it does so before its reply arrives: without this the first report

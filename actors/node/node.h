@@ -35,8 +35,7 @@ struct node_config {
   // Null when this host has none of its own (all-in-one: the cloud's data
   // plane serves the same kernel).
   std::shared_ptr<net::dataplane> links;
-  std::string net_interface;  // carries the segments to the cloud host
-  net::segment_mode segments = net::segment_mode::vxlan;
+  std::string net_interface;  // carries the segments to the cloud host (VXLAN or VLAN: the cloud's choice)
 };
 
 // Spawns the node actor (detached: driver calls block). `connect` returns the

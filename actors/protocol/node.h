@@ -24,7 +24,12 @@ using node_report_atom = caf::atom_constant<caf::atom("nodereport")>;
 using console_atom = caf::atom_constant<caf::atom("console")>;
 using lifecycle_atom = caf::atom_constant<caf::atom("lifecycle")>;  // driver -> its node actor
 
+// Bumped whenever a message here changes shape: a cluster refuses a node of
+// another version by name instead of misreading its messages.
+inline constexpr uint32_t node_protocol_version = 2;
+
 struct node_capacity {
+  uint32_t protocol = node_protocol_version;
   std::string node_id;
   std::string zone;
   uint64_t vcpus = 0;
@@ -72,6 +77,7 @@ struct desired_instance {
 
 struct node_assignment {
   std::vector<desired_instance> instances;
+  uint8_t segment_mode = 0;  // net::segment_mode of the cloud's segments (0 VXLAN, 1 VLAN): one setting for all hosts
 };
 
 // What a node sees of one instance's domain (values of instance::observed).
@@ -93,7 +99,7 @@ struct node_report {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_capacity& x) {
-  return f(caf::meta::type_name("kumo::node_capacity"), x.node_id, x.zone, x.vcpus, x.memory_mib,
+  return f(caf::meta::type_name("kumo::node_capacity"), x.protocol, x.node_id, x.zone, x.vcpus, x.memory_mib,
            x.disk_gib, x.hypervisor);
 }
 template <class Inspector>
@@ -109,7 +115,7 @@ typename Inspector::result_type inspect(Inspector& f, desired_instance& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {
-  return f(caf::meta::type_name("kumo::node_assignment"), x.instances);
+  return f(caf::meta::type_name("kumo::node_assignment"), x.instances, x.segment_mode);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, observed_instance& x) {

@@ -79,7 +79,6 @@ std::optional<node_setup> prepare_node(const config& cfg, std::string& error) {
       return std::nullopt;
     }
     node.net_interface = cfg.network.physical_interface;
-    node.segments = cfg.network.segments;
     spdlog::info("kumod: node {}: managed networking: {} over {}", node.node_id, node.links->describe(),
                  node.net_interface);
   }

@@ -138,6 +138,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
     return 1;
   }
   cluster->cluster.attach_nics = network->cfg.mode == actors::network_mode::managed;
+  cluster->cluster.segment_mode = static_cast<uint8_t>(network->cfg.segments);
 
   auto caf_cfg = actor_config(cfg);
   int exit_code = 0;

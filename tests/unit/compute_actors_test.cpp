@@ -302,3 +302,21 @@ TEST(Compute, ARebootRequestedWhileTheNodeIsDownHappensWhenItReturns) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // later report rounds reboot nothing more
   EXPECT_EQ(booted_count(*driver, i1), 3);
 }
+
+// A node of another kumod version is refused by name, never misread.
+TEST(Compute, ANodeSpeakingAnotherProtocolIsRefusedByName) {
+  test::temp_dir dir;
+  compute_core core(dir.path(), hypervisor::make_fake_driver());
+  caf::scoped_actor self{*core.sys};
+  node_capacity cap;
+  cap.protocol = node_protocol_version + 1;
+  cap.node_id = "node-old";
+  cap.zone = "kumo-1a";
+  cap.vcpus = 1;
+  std::string refusal;
+  self->request(core.cloud.compute, std::chrono::seconds(10), register_node_atom::value, cap,
+                caf::actor_cast<caf::actor>(self))
+      .receive([&](bool) { refusal = "accepted"; }, [&](caf::error& e) { refusal = core.sys->render(e); });
+  EXPECT_NE(refusal.find("speaks node protocol " + std::to_string(node_protocol_version + 1)), std::string::npos)
+      << refusal;
+}
