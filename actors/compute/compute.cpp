@@ -144,7 +144,6 @@ void push(controller_actor* self, const std::string& node_id, const compute_conf
       a.instances.push_back(desired_of(*s));
       if (auto [seg, nic] = nic_of(m, s->spec); cfg.attach_nics && nic) {
         a.instances.back().nic_mac = nic->mac;
-        a.instances.back().nic_bridge = net::bridge_name(seg->current.vni);
         a.instances.back().nic_tap = nic->tap;
         a.instances.back().nic_vni = seg->current.vni;
         a.instances.back().nic_subnet = seg->current.subnet;

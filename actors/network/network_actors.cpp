@@ -165,10 +165,10 @@ void release_unused(controller_actor* self, const setup& s) {
                 "lease:" + std::to_string(l.vni));
 }
 
-net::network_view desired_view(const network_model& m, const setup& s) {
+net::network_view desired_view(const network_model& m, const network::segments_by_id& segments, const setup& s) {
   network::groups_by_id groups;
   m.groups.for_each([&](const std::string&, const security_group::state& g) { groups[g.group_id] = &g; });
-  return network::host_view(ledger_of(m, s.cfg.region), segments_of(m), groups,
+  return network::host_view(ledger_of(m, s.cfg.region), segments, groups,
                             {s.cfg.segments, s.cfg.physical_interface, s.cfg.metadata_port, s.cfg.guest_mtu});
 }
 
@@ -198,14 +198,15 @@ void reconcile(controller_actor* self, const setup& s, std::optional<caf::respon
   }
   m.dirty = false;
   m.applying = true;
+  const auto segments = segments_of(m);  // once per pass: the metadata table and the view both read it
   if (s.plane.metadata)
     s.plane.metadata->update(network::metadata_of(
-        ledger_of(m, s.cfg.region), segments_of(m),
+        ledger_of(m, s.cfg.region), segments,
         [&](const std::string& account_id, const std::string& instance_id) {
           return instance_of(m, account_id, instance_id);
         },
         s.cfg.region));
-  self->request(s.worker, caf::infinite, apply_atom::value, desired_view(m, s))
+  self->request(s.worker, caf::infinite, apply_atom::value, desired_view(m, segments, s))
       .then(
           [=](net::reconcile_result& r) mutable {
             if (!r.ok) spdlog::error("network {}: host {}: {}", s.cfg.region, s.cfg.host_id, r.error);

@@ -3,6 +3,7 @@
 
 #include "actors/protocol/messages.h"
 #include "actors/protocol/node.h"
+#include "net/desired_state.h"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -115,7 +116,7 @@ hypervisor::result define_domain(node_state& st, const desired_instance& d) {
   if (auto r = prepare_disk(d, dir, disk); !r) return r;
   spec.disks.push_back(disk);
   add_volume_disks(d, spec.disks);
-  if (!d.nic_bridge.empty()) spec.nics.push_back({d.nic_mac, d.nic_bridge, d.nic_tap});
+  if (d.nic_vni != 0) spec.nics.push_back({d.nic_mac, net::bridge_name(d.nic_vni), d.nic_tap});
   return st.driver->define(spec);
 }
 
@@ -266,10 +267,10 @@ node_report reconcile(node_state& st) {
     auto it = now.find(id);
     // Managed networking creates the segment's bridge from the same log; a
     // guest that should run waits for it rather than failing to start.
-    if (it == now.end() && !d.nic_bridge.empty() && static_cast<desired_power>(d.power) == desired_power::run &&
-        if_nametoindex(d.nic_bridge.c_str()) == 0) {
+    if (it == now.end() && d.nic_vni != 0 && static_cast<desired_power>(d.power) == desired_power::run &&
+        if_nametoindex(net::bridge_name(d.nic_vni).c_str()) == 0) {
       if (st.waiting_for_network.insert(id).second)
-        spdlog::info("node {}: {} waits for bridge {} before it boots", st.cfg.node_id, id, d.nic_bridge);
+        spdlog::info("node {}: {} waits for bridge {} before it boots", st.cfg.node_id, id, net::bridge_name(d.nic_vni));
       continue;
     }
     st.waiting_for_network.erase(id);

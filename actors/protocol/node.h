@@ -64,11 +64,10 @@ struct desired_instance {
   uint64_t reboot_generation = 0;  // reboot requests so far
   uint64_t reboot_done = 0;        // of which the log says a node carried out this many
   std::vector<desired_volume> volumes;  // data volumes to plug in (not the root disk)
-  // Its NIC (managed networking): tap `tap` with `mac`, plugged into `bridge`.
-  // Empty bridge: no network. The node boots it only once the bridge exists
-  // (a node host with a data plane makes it for segment `nic_vni`).
+  // Its NIC (managed networking): tap `tap` with `mac`, plugged into the
+  // bridge of segment `nic_vni` (net::bridge_name). 0: no network. The node
+  // boots it only once the bridge exists (a node host makes it itself).
   std::string nic_mac;
-  std::string nic_bridge;
   std::string nic_tap;
   uint32_t nic_vni = 0;
   std::string nic_subnet;  // the segment's "10.16.3.0/24"
@@ -111,7 +110,7 @@ typename Inspector::result_type inspect(Inspector& f, desired_instance& x) {
   return f(caf::meta::type_name("kumo::desired_instance"), x.instance_id, x.account_id,
            x.instance_type, x.vcpus, x.memory_mib, x.disk_gib, x.kernel_path, x.ramdisk_path,
            x.disk_image_path, x.power, x.first_boot, x.force_stop, x.reboot_generation, x.reboot_done,
-           x.volumes, x.nic_mac, x.nic_bridge, x.nic_tap, x.nic_vni, x.nic_subnet, x.nic_ip);
+           x.volumes, x.nic_mac, x.nic_tap, x.nic_vni, x.nic_subnet, x.nic_ip);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_assignment& x) {

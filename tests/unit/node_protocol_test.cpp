@@ -27,7 +27,6 @@ TEST(NodeProtocol, AssignmentsCarryEachNicsSegmentAndTheCloudsSegmentMode) {
   desired_instance d;
   d.instance_id = "i-0123456789abcdef0";
   d.nic_mac = "02:00:00:10:00:01";
-  d.nic_bridge = "kbr1003";
   d.nic_tap = "kt0000100001";
   d.nic_vni = 1003;
   d.nic_subnet = "10.16.3.0/24";
@@ -38,8 +37,8 @@ TEST(NodeProtocol, AssignmentsCarryEachNicsSegmentAndTheCloudsSegmentMode) {
   auto back = round_trip(a);
   ASSERT_EQ(back.instances.size(), 1u);
   const auto& b = back.instances[0];
-  EXPECT_EQ(std::tie(b.instance_id, b.nic_mac, b.nic_bridge, b.nic_tap, b.nic_vni, b.nic_subnet, b.nic_ip),
-            std::tie(d.instance_id, d.nic_mac, d.nic_bridge, d.nic_tap, d.nic_vni, d.nic_subnet, d.nic_ip));
+  EXPECT_EQ(std::tie(b.instance_id, b.nic_mac, b.nic_tap, b.nic_vni, b.nic_subnet, b.nic_ip),
+            std::tie(d.instance_id, d.nic_mac, d.nic_tap, d.nic_vni, d.nic_subnet, d.nic_ip));
   EXPECT_EQ(back.segment_mode, 1);
 }
 
