@@ -484,16 +484,20 @@ std::string dnsmasq_config_of(const network_view& view, const checked_view& cv, 
   return out;
 }
 
-// By instance id (the order of check()), into `out`'s buffer.
-void dnsmasq_hosts_of(const checked_view& cv, std::string& out) {
+// By instance id (the order of check()), into `out`'s buffers.
+void dnsmasq_hosts_of(const checked_view& cv, std::string& out, std::vector<dhcp_host>& pairs) {
   out.clear();
-  for (const auto& c : cv.nics) {
-    out += c.n->mac;
+  pairs.resize(cv.nics.size());
+  for (size_t i = 0; i < cv.nics.size(); ++i) {
+    const nic& n = *cv.nics[i].n;
+    out += n.mac;
     out += ',';
-    out += c.n->private_ip;
+    out += n.private_ip;
     out += ',';
-    out += host_name(c.n->private_ip);
+    out += host_name(n.private_ip);
     out += '\n';
+    pairs[i].mac = n.mac;
+    pairs[i].ip = n.private_ip;
   }
 }
 
@@ -552,7 +556,8 @@ std::string dnsmasq_config(const network_view& view, const std::string& state_di
 
 std::string dnsmasq_hosts(const network_view& view) {
   std::string out;
-  dnsmasq_hosts_of(check(view), out);
+  std::vector<dhcp_host> pairs;
+  dnsmasq_hosts_of(check(view), out, pairs);
   return out;
 }
 
@@ -565,7 +570,7 @@ void desired(const network_view& view, const std::string& state_dir, desired_pla
   eips_of(cv, out.eips);
   out.dnsmasq_config = dnsmasq_config_of(view, cv, state_dir);
   out.gateway = view.gateway;
-  dnsmasq_hosts_of(cv, out.dnsmasq_hosts);
+  dnsmasq_hosts_of(cv, out.dnsmasq_hosts, out.dhcp_hosts);
   out.problems = std::move(cv.problems);
 }
 

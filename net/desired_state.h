@@ -93,6 +93,15 @@ struct tap_port {
   bool operator==(const tap_port&) const = default;
 };
 
+// What DHCP answers one NIC: the MAC and address the log gives it. dnsmasq
+// learns it from the hosts file; a lease it remembers for any other pair is
+// stale (dhcp_leases.h).
+struct dhcp_host {
+  std::string mac;
+  std::string ip;
+  bool operator==(const dhcp_host&) const = default;
+};
+
 // Everything above from ONE validation of the view: what the kernel data
 // plane reconciles against, computed once per pass (each function above is
 // one field of it; at 10,000 NICs a validation costs milliseconds).
@@ -107,6 +116,7 @@ struct desired_plane {
   elastic_ip_maps eips;               // eip_maps(view)
   std::string dnsmasq_config;         // dnsmasq_config(view, state_dir)
   std::string dnsmasq_hosts;          // dnsmasq_hosts(view)
+  std::vector<dhcp_host> dhcp_hosts;  // the same pairs, by instance id
   bool gateway = true;                // view.gateway: false on a node host
 };
 desired_plane desired(const network_view& view, const std::string& state_dir);

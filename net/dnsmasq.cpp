@@ -1,14 +1,14 @@
 #include "net/dnsmasq.h"
 
-#include <fcntl.h>
+#include "net/dhcp_leases.h"
+#include "process/child.h"
+
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -16,6 +16,15 @@
 
 namespace kumo::net {
 namespace {
+
+using std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// The leases are held to the log on every hosts change and at least this often.
+constexpr auto lease_recheck = 30s;
+// More stale leases than this at once (a mass termination): one restart on a
+// rewritten lease file is quicker than a dhcp_release process per lease.
+constexpr size_t max_releases = 16;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,114 +64,187 @@ bool write_if_changed(const std::string& path, const std::string& text, std::str
   return error.empty();
 }
 
-// True once `pid` no longer runs: no such process, or a zombie (dead; only
-// its parent's wait() is missing).
-bool gone(int pid) {
-  if (::kill(pid, 0) != 0) return errno == ESRCH;
-  const auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  const auto paren = stat.rfind(')');  // "pid (comm) S ...": comm may hold anything
-  return paren != std::string::npos && paren + 2 < stat.size() && (stat[paren + 2] == 'Z' || stat[paren + 2] == 'X');
+// Polls until `done()` or `limit` has passed.
+template <class Done>
+bool within(std::chrono::milliseconds limit, Done done) {
+  const auto deadline = steady_clock::now() + limit;
+  while (!done()) {
+    if (steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
-// Polls until `pid` is gone or `limit` has passed.
-bool gone_within(int pid, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!gone(pid)) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// A stale lease taken back is a repair when nothing kumo changed in this
+// pass explains it (found after a restart of kumod, or drift); after a NIC
+// left the hosts file it is the expected consequence, and only logged.
+void report(const std::vector<stale_lease>& stale, const char* what, bool expected, std::vector<std::string>& repairs) {
+  for (const auto& s : stale) {
+    auto sentence = std::string(what) + " the DHCP lease " + s.describe();
+    spdlog::info("net: {}", sentence);
+    if (!expected) repairs.push_back(std::move(sentence));
   }
+}
+
+// Whether the lease file no longer holds any of `stale` (dnsmasq rewrites it
+// as soon as it has handled a release).
+bool forgotten(const std::string& lease_file, const std::vector<stale_lease>& stale) {
+  const auto text = read_file(lease_file);
+  for (const auto& s : stale)
+    if (text.find(" " + s.lease.mac + " " + s.lease.ip + " ") != std::string::npos) return false;
   return true;
 }
 
 }  // namespace
 
-int dnsmasq_process::running_pid() const {
-  const auto text = read_file(dir_ + "/dnsmasq.pid");
-  const int pid = std::atoi(text.c_str());
-  if (pid <= 0 || ::kill(pid, 0) != 0) return 0;
+pid_t dnsmasq_process::running_pid() {
+  if (child_ && !process::alive(child_)) {
+    process::reap(child_);  // ours died: collect it, so no zombie stays behind
+    child_ = 0;
+  }
+  const pid_t pid = std::atoi(read_file(dir_ + "/dnsmasq.pid").c_str());
+  if (pid <= 0 || !process::alive(pid)) return 0;
   // The pid could have been reused: it is ours only if it runs our config.
-  auto cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  for (auto& c : cmdline)
-    if (c == '\0') c = ' ';
+  const auto cmdline = process::command_line(pid);
   return cmdline.find("dnsmasq") != std::string::npos && cmdline.find(dir_ + "/dnsmasq.conf") != std::string::npos
              ? pid
              : 0;
 }
 
-bool dnsmasq_process::start(std::string& error) {
-  const auto conf = "--conf-file=" + dir_ + "/dnsmasq.conf";
-  const auto pidfile = "--pid-file=" + dir_ + "/dnsmasq.pid";
-  const auto log = dir_ + "/dnsmasq.err";
-  pid_t child = ::fork();
-  if (child < 0) {
-    error = std::string("cannot fork dnsmasq: ") + std::strerror(errno);
+bool dnsmasq_process::start(const desired_plane& desired, bool expected, std::vector<std::string>& repairs,
+                            std::string& error) {
+  // Not running, so the lease file is ours to rewrite: dnsmasq loads it at start.
+  const auto lease_file = dir_ + "/leases";
+  auto leases = check_leases(read_file(lease_file), desired);
+  if (!leases.stale.empty()) {
+    write_if_changed(lease_file, leases.backed_file, error);
+    if (!error.empty()) return false;
+    report(leases.stale, "dropped from dnsmasq's lease file", expected, repairs);
+  }
+  leases_checked_ = steady_clock::now();
+
+  const auto pid_file = dir_ + "/dnsmasq.pid";
+  const auto err_file = dir_ + "/dnsmasq.err";
+  ::unlink(pid_file.c_str());  // a dead one's; the new one names itself there once it serves
+  auto child = process::spawn({"dnsmasq", "--keep-in-foreground", "--conf-file=" + dir_ + "/dnsmasq.conf",
+                               "--pid-file=" + pid_file, "--user=root", "--group=root"},
+                              {err_file, true});
+  if (!child) {
+    error = child.error;
     return false;
   }
-  if (child == 0) {
-    // dnsmasq forks itself into the background; this process only reports
-    // whether it started. Its own errors go to dnsmasq.err.
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-    }
-    ::execlp("dnsmasq", "dnsmasq", conf.c_str(), pidfile.c_str(), "--user=root", "--group=root",
-             static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    error = "dnsmasq did not start (exit " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-            "): " + read_file(log);
-    while (!error.empty() && error.back() == '\n') error.pop_back();
+  // dnsmasq writes its pid file once its sockets are bound, and exits at once
+  // on a bad config or a missing interface.
+  bool exited = false;
+  const bool serving = within(10s, [&] {
+    exited = !process::alive(child.pid);
+    return exited || std::atoi(read_file(pid_file).c_str()) == child.pid;
+  });
+  if (!serving || exited) {
+    if (!exited) ::kill(child.pid, SIGKILL);
+    within(5s, [&] { return !process::alive(child.pid); });
+    process::reap(child.pid);
+    auto said = read_file(err_file);
+    while (!said.empty() && said.back() == '\n') said.pop_back();
+    error = exited ? "dnsmasq did not start: " + said : "dnsmasq did not write its pid file within 10 s; killed it";
     return false;
   }
+  child_ = child.pid;
   started_once_ = true;
   return true;
 }
 
+bool dnsmasq_process::restart(const desired_plane& desired, bool expected, std::vector<std::string>& repairs,
+                              std::string& error) {
+  if (!stop()) {
+    error = "dnsmasq would not stop (it outlived SIGKILL; see the log)";
+    return false;
+  }
+  return start(desired, expected, repairs, error);
+}
+
+bool dnsmasq_process::release_stale_leases(const desired_plane& desired, bool expected,
+                                           std::vector<std::string>& repairs, std::string& error) {
+  const auto lease_file = dir_ + "/leases";
+  auto leases = check_leases(read_file(lease_file), desired);
+  leases_checked_ = steady_clock::now();
+  if (leases.stale.empty()) return true;
+  // dhcp_release (Debian's dnsmasq-utils) sends dnsmasq a DHCPRELEASE from
+  // the lease's bridge, as the client would: dnsmasq drops it from memory
+  // and file and every other guest's lease stays as it is.
+  bool by_release = leases.stale.size() <= max_releases;
+  for (const auto& s : leases.stale) by_release = by_release && !s.bridge.empty();
+  for (const auto& s : leases.stale) {
+    if (!by_release) break;
+    std::vector<std::string> argv{"dhcp_release", s.bridge, s.lease.ip, s.lease.mac};
+    if (!s.lease.client_id.empty()) argv.push_back(s.lease.client_id);
+    if (auto r = process::run(argv, 5s); !r.ok()) {
+      spdlog::warn("net: {}; restarting dnsmasq on a rewritten lease file instead", r.failure(argv));
+      by_release = false;
+    }
+  }
+  if (by_release && within(1s, [&] { return forgotten(lease_file, leases.stale); })) {
+    report(leases.stale, "released", expected, repairs);
+    return true;
+  }
+  if (by_release) spdlog::warn("net: dnsmasq kept a released lease for 1 s; restarting it on a rewritten lease file");
+  if (!restart(desired, expected, repairs, error)) return false;
+  spdlog::info("net: restarted dnsmasq to drop {} stale lease(s)", leases.stale.size());
+  return true;
+}
+
 bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::string>& repairs, std::string& error) {
-  auto stopped = [&] {
+  if (desired.segments == 0) {  // nothing to serve
     if (!stop()) error = "dnsmasq would not stop (it outlived SIGKILL; see the log)";
     return error.empty();
-  };
-  if (desired.segments == 0) return stopped();  // nothing to serve
+  }
   const bool conf_changed = write_if_changed(dir_ + "/dnsmasq.conf", desired.dnsmasq_config, error);
   if (!error.empty()) return false;
   const bool hosts_changed = write_if_changed(dir_ + "/hosts", desired.dnsmasq_hosts, error);
   if (!error.empty()) return false;
-  const int pid = running_pid();
+  const bool changed = conf_changed || hosts_changed;
+  const pid_t pid = running_pid();
   if (!pid) {
     // A pid file left behind means it died (stop() removes it).
     const bool died = started_once_ || !read_file(dir_ + "/dnsmasq.pid").empty();
-    if (!start(error)) return false;
+    if (!start(desired, changed, repairs, error)) return false;
     if (died)
       repairs.push_back("restarted dnsmasq (it was not running)");
     else
       spdlog::info("net: started dnsmasq ({} segment(s))", desired.segments);
-  } else if (conf_changed) {
-    if (!stopped() || !start(error)) return false;
+    return true;
+  }
+  if (conf_changed) {
+    if (!restart(desired, true, repairs, error)) return false;
     spdlog::info("net: restarted dnsmasq for the new segment list");
-  } else if (hosts_changed) {
+    return true;
+  }
+  if (hosts_changed) {
     ::kill(pid, SIGHUP);  // rereads dhcp-hostsfile
     spdlog::info("net: dnsmasq reloads its static leases");
   }
+  const bool never_checked = leases_checked_ == steady_clock::time_point{};
+  if (hosts_changed || never_checked || steady_clock::now() - leases_checked_ >= lease_recheck)
+    return release_stale_leases(desired, hosts_changed, repairs, error);
   return true;
 }
 
 bool dnsmasq_process::stop() {
-  const int pid = running_pid();
+  const pid_t pid = running_pid();
   if (!pid) return true;
   ::kill(pid, SIGTERM);
-  if (!gone_within(pid, std::chrono::seconds(1))) {
+  if (!within(1s, [&] { return !process::alive(pid); })) {
     spdlog::warn("net: dnsmasq (pid {}) outlived SIGTERM by 1 s; sending SIGKILL", pid);
     ::kill(pid, SIGKILL);
-    if (!gone_within(pid, std::chrono::seconds(5))) {
+    if (!within(5s, [&] { return !process::alive(pid); })) {
       // Its pid file stays: the next reconcile still sees it running.
       spdlog::error("net: dnsmasq (pid {}) still exists 5 s after SIGKILL; left {}/dnsmasq.pid in place", pid, dir_);
       return false;
     }
+  }
+  if (pid == child_) {
+    process::reap(pid);
+    child_ = 0;
   }
   ::unlink((dir_ + "/dnsmasq.pid").c_str());
   spdlog::info("net: stopped dnsmasq (pid {})", pid);

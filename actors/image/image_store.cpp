@@ -2,6 +2,7 @@
 
 #include "actors/image/image.h"
 #include "crypto/digest.h"
+#include "process/child.h"
 
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
@@ -15,14 +16,8 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace kumo::actors::image {
 namespace fs = std::filesystem;
@@ -122,77 +117,6 @@ std::string copy_sparse(int src, int dst, int64_t size, sha256_ctx& hash) {
   return "";
 }
 
-// Runs a program without a shell; its stdout, or why it failed.
-struct run_result {
-  bool ok = false;
-  std::string out;
-  std::string error;
-};
-
-run_result run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  run_result r;
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return {false, "", "pipe: " + errno_text(errno)};
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return {false, "", "pipe: " + errno_text(errno)};
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  fd_guard out_fd{out_pipe[0]}, err_fd{err_pipe[0]};
-  if (rc != 0) return {false, "", argv[0] + " could not be started: " + errno_text(rc)};
-  std::string err;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false;
-  for (int open_fds = 2; open_fds > 0;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd fds[2] = {{out_fd.fd, POLLIN, 0}, {err_fd.fd, POLLIN, 0}};
-    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
-    char buf[4096];
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      auto n = ::read(fds[i].fd, buf, sizeof buf);
-      if (n > 0) {
-        (i == 0 ? r.out : err).append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      auto& done = i == 0 ? out_fd : err_fd;  // end of output (or a broken pipe)
-      ::close(done.fd);
-      done.fd = -1;
-      --open_fds;
-    }
-  }
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out) return {false, "", argv[0] + " did not finish within " + std::to_string(timeout.count() / 1000) + " s"};
-  if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    if (err.size() > 300) err.resize(300);
-    while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-    return {false, "", argv[0] + " failed: " + (err.empty() ? "exit status " + std::to_string(WEXITSTATUS(wstatus)) : err)};
-  }
-  r.ok = true;
-  return r;
-}
-
 std::string file_name_for(const std::string& kind) { return kind == "machine" ? "disk" : kind; }
 
 }  // namespace
@@ -275,13 +199,12 @@ import_result import_image(const std::string& location, const std::string& root)
   r.size_bytes = st.st_size;
 
   if (r.kind == "machine") {
-    auto info = run_program({"qemu-img", "info", "--output=json", partial.string()},
-                            std::chrono::duration_cast<std::chrono::milliseconds>(qemu_img_timeout));
-    if (!info.ok) {
-      if (info.error.find("could not be started") != std::string::npos)
-        return fail_clean({"InternalError", info.error + "; install qemu-utils on the cloud host"});
-      return fail_clean(bad_location(location, "it is not a disk image qemu-img can read (" + info.error + ")"));
-    }
+    const std::vector<std::string> argv{"qemu-img", "info", "--output=json", partial.string()};
+    auto info = process::run(argv, qemu_img_timeout);
+    if (!info.started)
+      return fail_clean({"InternalError", info.error + "; install qemu-utils on the cloud host"});
+    if (!info.ok())
+      return fail_clean(bad_location(location, "it is not a disk image qemu-img can read (" + info.failure(argv) + ")"));
     auto check = check_disk_info(info.out);
     if (check.format.empty()) return fail_clean(bad_location(location, check.error));
     r.disk_format = check.format;

@@ -4,6 +4,7 @@
 #include "actors/protocol/messages.h"
 #include "actors/protocol/node.h"
 #include "net/desired_state.h"
+#include "process/child.h"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -84,10 +85,10 @@ hypervisor::result prepare_disk(const desired_instance& d, const fs::path& dir, 
   char magic[4] = {};
   image.read(magic, 4);
   const std::string base_format = std::string(magic, 4) == "QFI\xfb" ? "qcow2" : "raw";
-  const auto cmd = "qemu-img create -q -f qcow2 -F " + base_format + " -b '" + base + "' '" + disk.path +
-                   "' " + std::to_string(bytes) + " >/dev/null 2>&1";
-  if (std::system(cmd.c_str()) != 0)
-    return hypervisor::result::failure("qemu-img could not create " + disk.path + " on " + base);
+  const std::vector<std::string> argv{"qemu-img", "create", "-q", "-f", "qcow2", "-F", base_format,
+                                      "-b", base, disk.path, std::to_string(bytes)};
+  if (auto r = process::run(argv, std::chrono::minutes(1)); !r.ok())
+    return hypervisor::result::failure("cannot create " + disk.path + " on " + base + ": " + r.failure(argv));
   return hypervisor::result::success();
 }
 

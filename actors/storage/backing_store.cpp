@@ -1,11 +1,13 @@
 #include "actors/storage/backing_store.h"
 
+#include "process/child.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -16,53 +18,15 @@ namespace fs = std::filesystem;
 
 file_result failure(std::string detail) { return {false, 0, std::move(detail)}; }
 
-// Runs argv (no shell), feeding its stdout+stderr to `output` chunk by chunk.
-// Returns the exit status, or -1 if it could not run.
-int run(const std::vector<std::string>& argv, const std::function<void(const std::string&)>& output) {
-  // Built before fork: the child of a threaded process may only exec.
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::dup2(fds[1], 2);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  char buf[4096];
-  for (;;) {
-    auto n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    output(std::string(buf, static_cast<size_t>(n)));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+// Copying a large volume takes a while; an hour only bounds a hung qemu-img.
+constexpr auto tool_timeout = std::chrono::hours(1);
 
+// Runs argv (no shell); `on_output` sees its output as it grows.
 file_result run_tool(const std::vector<std::string>& argv,
-                     const std::function<void(const std::string&)>& on_output = {}) {
-  std::string out;
-  int rc = run(argv, [&](const std::string& chunk) {
-    if (on_output) on_output(chunk);
-    if (out.size() < 4096) out += chunk;
-  });
-  if (rc == 0) return {true, 0, {}};
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return failure(cmd + " failed (exit " + std::to_string(rc) + "): " + out);
+                     const std::function<void(std::string_view)>& on_output = {}) {
+  auto r = process::run(argv, tool_timeout, on_output);
+  if (r.ok()) return {true, 0, {}};
+  return failure(r.failure(argv));
 }
 
 file_result stat_size(const std::string& path) {
@@ -146,7 +110,7 @@ file_result copy_to_snapshot(const std::string& source, const std::string& dest,
   // -p prints "(NN.NN/100%)" as it goes.
   std::string pending;
   auto r = run_tool({"qemu-img", "convert", "-U", "-p", "-f", "raw", "-O", "raw", "-S", "4k", source, tmp},
-                    [&](const std::string& chunk) {
+                    [&](std::string_view chunk) {
                       pending += chunk;
                       auto close = pending.rfind("/100%)");
                       if (close == std::string::npos) return;

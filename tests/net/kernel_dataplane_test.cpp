@@ -6,6 +6,7 @@
 // for the outside world that reaches elastic IPs.
 #include "net/dataplane.h"
 #include "net/desired_state.h"
+#include "process/child.h"
 #include "tests/support/subprocess.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 using namespace kumo;
@@ -228,7 +230,8 @@ TEST_F(KernelDataplane, DriftIsRepairedAndReported) {
   auto pid = output("cat " + (dir / "dnsmasq.pid").string());
   pid.erase(pid.find_last_not_of("\n") + 1);
   ASSERT_EQ(sh("kill -9 " + pid), 0);
-  for (int i = 0; i < 100 && sh("kill -0 " + pid) == 0; ++i) usleep(20'000);  // until the kernel reaped it
+  // Until it died (it is this process's child: a zombie until reaped).
+  for (int i = 0; i < 100 && process::alive(std::stoi(pid)); ++i) usleep(20'000);
   text = joined(apply(view).repairs);
   EXPECT_NE(text.find("restarted dnsmasq"), std::string::npos) << text;
 }
@@ -296,6 +299,79 @@ TEST_F(KernelDataplane, AFlushedTableIsRebuiltIdenticalByANewProcess) {
   // A restart with everything in place repairs nothing.
   dp = make();
   EXPECT_EQ(apply(view).repairs, std::vector<std::string>{});
+}
+
+// The network of two_segments() after i-a1 was terminated and i-a3 got its
+// address (the segment hands out the lowest free one).
+net::network_view a1_replaced_by_a3() {
+  auto view = two_segments();
+  view.nics.erase(view.nics.begin());
+  view.nics.insert(view.nics.begin() + 1, {"i-a3", 1000, "d0:0d:00:00:00:07", "10.16.0.10", "", "kt0000000000007"});
+  return view;
+}
+
+std::string leases_in(const std::filesystem::path& dir) { return output("cat " + (dir / "leases").string()); }
+
+// dnsmasq remembers a lease for 12 h and gives no address leased to another
+// MAC: once the log gives a terminated instance's address to a new NIC, the
+// running dnsmasq forgets the old lease (dhcp_release) in the same pass.
+TEST_F(KernelDataplane, AnAddressGoesToItsNewMacAtOnceAfterItsNicIsGone) {
+  netns a1, a3;
+  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
+  apply(two_segments());
+  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
+  ASSERT_NE(leases_in(dir).find("d0:0d:00:00:00:01 10.16.0.10"), std::string::npos) << leases_in(dir);
+
+  // (Plugging a3's stand-in tap into its bridge is one; releasing a1's lease is not.)
+  EXPECT_EQ(joined(apply(a1_replaced_by_a3()).repairs).find("DHCP lease"), std::string::npos)
+      << "applying the log is not a repair";
+  EXPECT_EQ(leases_in(dir).find("d0:0d:00:00:00:01"), std::string::npos) << "gone before the next guest asks";
+  EXPECT_EQ(dhcp(a3), "10.16.0.10");
+  EXPECT_NE(leases_in(dir).find("d0:0d:00:00:00:07 10.16.0.10"), std::string::npos) << leases_in(dir);
+  EXPECT_EQ(output("cat " + (dir / "dnsmasq.pid").string()), pid) << "released, not restarted";
+}
+
+// kumod died after writing the hosts file and before releasing: the next
+// process's first pass finds the stale lease in the running dnsmasq, releases
+// it and records that as a repair.
+TEST_F(KernelDataplane, AStaleLeaseFoundByTheNextProcessIsReleasedAndReported) {
+  netns a1, a3;
+  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
+  apply(two_segments());
+  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  const auto after = net::desired(a1_replaced_by_a3(), dir.string());
+  std::ofstream(dir / "hosts") << after.dnsmasq_hosts;
+  const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
+  ASSERT_EQ(sh("kill -HUP " + pid), 0);
+  dp = make();  // the crash: the old one never stops dnsmasq
+  EXPECT_NE(joined(apply(a1_replaced_by_a3()).repairs)
+                .find("released the DHCP lease 10.16.0.10 of d0:0d:00:00:00:01 (the log gives 10.16.0.10 to "
+                      "d0:0d:00:00:00:07)\n"),
+            std::string::npos);
+  EXPECT_EQ(dhcp(a3), "10.16.0.10");
+  EXPECT_EQ(output("cat " + (dir / "dnsmasq.pid").string()), pid) << "adopted, not restarted";
+}
+
+// dnsmasq not running (kumod stopped it, or it died): its lease file is
+// rewritten from the log before it starts, keeping the leases the log backs.
+TEST_F(KernelDataplane, ALeaseFileIsRewrittenFromTheLogBeforeDnsmasqStarts) {
+  netns a1, b1, a3;
+  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
+  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
+  apply(two_segments());
+  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  ASSERT_EQ(dhcp(b1), "10.16.1.10");
+  dp->stop();
+  dp = make();
+  apply(a1_replaced_by_a3());
+  const auto leases = leases_in(dir);
+  EXPECT_EQ(leases.find("d0:0d:00:00:00:01"), std::string::npos) << leases;
+  EXPECT_NE(leases.find("d0:0d:00:00:00:03 10.16.1.10"), std::string::npos) << "b1's lease stays\n" << leases;
+  EXPECT_EQ(dhcp(a3), "10.16.0.10");
 }
 
 TEST_F(KernelDataplane, MalformedEntriesAreLeftOutNotApplied) {
