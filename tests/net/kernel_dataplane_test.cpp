@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 
 using namespace kumo;
@@ -312,15 +313,24 @@ net::network_view a1_replaced_by_a3() {
 
 std::string leases_in(const std::filesystem::path& dir) { return output("cat " + (dir / "leases").string()); }
 
+// Guest a1 holds its lease on 10.16.0.10 from the data plane of
+// two_segments(); a3, whose NIC gets that address next, is plugged in.
+struct a1_leased {
+  netns a1, a3;
+  explicit a1_leased(const std::function<net::reconcile_result(const net::network_view&)>& apply) {
+    a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+    a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
+    apply(two_segments());
+    EXPECT_EQ(dhcp(a1), "10.16.0.10");
+  }
+};
+
 // dnsmasq remembers a lease for 12 h and gives no address leased to another
 // MAC: once the log gives a terminated instance's address to a new NIC, the
 // running dnsmasq forgets the old lease (dhcp_release) in the same pass.
 TEST_F(KernelDataplane, AnAddressGoesToItsNewMacAtOnceAfterItsNicIsGone) {
-  netns a1, a3;
-  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
-  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
-  apply(two_segments());
-  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  a1_leased guests([&](const net::network_view& v) { return apply(v); });
+  ASSERT_FALSE(HasFailure());
   const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
   ASSERT_NE(leases_in(dir).find("d0:0d:00:00:00:01 10.16.0.10"), std::string::npos) << leases_in(dir);
 
@@ -328,7 +338,7 @@ TEST_F(KernelDataplane, AnAddressGoesToItsNewMacAtOnceAfterItsNicIsGone) {
   EXPECT_EQ(joined(apply(a1_replaced_by_a3()).repairs).find("DHCP lease"), std::string::npos)
       << "applying the log is not a repair";
   EXPECT_EQ(leases_in(dir).find("d0:0d:00:00:00:01"), std::string::npos) << "gone before the next guest asks";
-  EXPECT_EQ(dhcp(a3), "10.16.0.10");
+  EXPECT_EQ(dhcp(guests.a3), "10.16.0.10");
   EXPECT_NE(leases_in(dir).find("d0:0d:00:00:00:07 10.16.0.10"), std::string::npos) << leases_in(dir);
   EXPECT_EQ(output("cat " + (dir / "dnsmasq.pid").string()), pid) << "released, not restarted";
 }
@@ -337,11 +347,8 @@ TEST_F(KernelDataplane, AnAddressGoesToItsNewMacAtOnceAfterItsNicIsGone) {
 // process's first pass finds the stale lease in the running dnsmasq, releases
 // it and records that as a repair.
 TEST_F(KernelDataplane, AStaleLeaseFoundByTheNextProcessIsReleasedAndReported) {
-  netns a1, a3;
-  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
-  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
-  apply(two_segments());
-  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  a1_leased guests([&](const net::network_view& v) { return apply(v); });
+  ASSERT_FALSE(HasFailure());
   const auto after = net::desired(a1_replaced_by_a3(), dir.string());
   std::ofstream(dir / "hosts") << after.dnsmasq_hosts;
   const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
@@ -351,19 +358,17 @@ TEST_F(KernelDataplane, AStaleLeaseFoundByTheNextProcessIsReleasedAndReported) {
                 .find("released the DHCP lease 10.16.0.10 of d0:0d:00:00:00:01 (the log gives 10.16.0.10 to "
                       "d0:0d:00:00:00:07)\n"),
             std::string::npos);
-  EXPECT_EQ(dhcp(a3), "10.16.0.10");
+  EXPECT_EQ(dhcp(guests.a3), "10.16.0.10");
   EXPECT_EQ(output("cat " + (dir / "dnsmasq.pid").string()), pid) << "adopted, not restarted";
 }
 
 // dnsmasq not running (kumod stopped it, or it died): its lease file is
 // rewritten from the log before it starts, keeping the leases the log backs.
 TEST_F(KernelDataplane, ALeaseFileIsRewrittenFromTheLogBeforeDnsmasqStarts) {
-  netns a1, b1, a3;
-  a1.plug("kt0000000000001", "d0:0d:00:00:00:01");
+  netns b1;
   b1.plug("kt0000000000003", "d0:0d:00:00:00:03");
-  a3.plug("kt0000000000007", "d0:0d:00:00:00:07");
-  apply(two_segments());
-  ASSERT_EQ(dhcp(a1), "10.16.0.10");
+  a1_leased guests([&](const net::network_view& v) { return apply(v); });
+  ASSERT_FALSE(HasFailure());
   ASSERT_EQ(dhcp(b1), "10.16.1.10");
   dp->stop();
   dp = make();
@@ -371,7 +376,7 @@ TEST_F(KernelDataplane, ALeaseFileIsRewrittenFromTheLogBeforeDnsmasqStarts) {
   const auto leases = leases_in(dir);
   EXPECT_EQ(leases.find("d0:0d:00:00:00:01"), std::string::npos) << leases;
   EXPECT_NE(leases.find("d0:0d:00:00:00:03 10.16.1.10"), std::string::npos) << "b1's lease stays\n" << leases;
-  EXPECT_EQ(dhcp(a3), "10.16.0.10");
+  EXPECT_EQ(dhcp(guests.a3), "10.16.0.10");
 }
 
 TEST_F(KernelDataplane, MalformedEntriesAreLeftOutNotApplied) {
