@@ -217,16 +217,18 @@ class NetworkGuestsTest(unittest.TestCase):
         self.assertIs(k, self.k)
 
 
-def outside():
-    # The demo guest where register_demo_image() takes it from (tools/mkimage
-    # needs apt and the network, so it runs before entering the private host).
+def outside(test_file=__file__):
+    """Runs `test_file` inside tests/e2e/private_host.sh and checks that no
+    kumo bridge leaked onto the machine. The demo guest is built first, where
+    register_demo_image() takes it from (tools/mkimage needs apt and the
+    network, so it runs before entering the private host)."""
     from test_instances import GUEST_DIR
     r = subprocess.run([os.path.join(ROOT, "tools", "mkimage"), GUEST_DIR], capture_output=True, text=True)
     if r.returncode != 0:
         print("tools/mkimage failed:\n" + r.stdout + r.stderr, file=sys.stderr)
         return 1
     before = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    inner = subprocess.run([os.path.join(HERE, "private_host.sh"), sys.executable, os.path.abspath(__file__)]
+    inner = subprocess.run([os.path.join(HERE, "private_host.sh"), sys.executable, os.path.abspath(test_file)]
                            + sys.argv[1:])
     after = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     if "kbr" in after and "kbr" not in before:
