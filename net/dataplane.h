@@ -32,7 +32,8 @@ class dataplane {
   virtual std::string describe() const = 0;
   virtual reconcile_result reconcile(const network_view& desired) = 0;
   // Stops the processes it started (dnsmasq); the kernel objects stay, so
-  // guests keep their network while the control plane restarts.
+  // guests keep their network while the control plane restarts. Safe to call
+  // from another thread than reconcile(); a reconcile() after it does nothing.
   virtual void stop() = 0;
 };
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <mutex>
 
 namespace kumo::net {
 namespace {
@@ -25,6 +26,12 @@ class kernel_dataplane : public dataplane {
 
   reconcile_result reconcile(const network_view& view) override {
     reconcile_result r;
+    std::lock_guard lock(mutex_);
+    if (stopped_) {
+      r.ok = false;
+      r.error = "the data plane is stopped (kumod is shutting down)";
+      return r;
+    }
     // One validation of the view for the whole pass, into last pass's buffers.
     desired(view, cfg_.state_dir, want_);
     for (const auto& p : want_.problems) spdlog::warn("net: left out of the data plane: {}", p);
@@ -36,7 +43,13 @@ class kernel_dataplane : public dataplane {
     return r;
   }
 
-  void stop() override { dnsmasq_.stop(); }
+  // From kumod's main thread at shutdown, while the worker may still be in
+  // a pass: waits for it, and no pass runs (or starts dnsmasq) after it.
+  void stop() override {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    dnsmasq_.stop();
+  }
 
  private:
   void forward_packets(reconcile_result& r) {
@@ -53,6 +66,8 @@ class kernel_dataplane : public dataplane {
   std::unique_ptr<nft_table> nft_;
   dnsmasq_process dnsmasq_;
   desired_plane want_;  // this pass's; kept for its buffers
+  std::mutex mutex_;    // one of reconcile() and stop() at a time
+  bool stopped_ = false;
 };
 
 // A node host's: the links of its guests' segments, nothing else.
