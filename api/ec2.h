@@ -1,6 +1,8 @@
 // The EC2 Query API: authenticates (SigV4), parses, dispatches to an
-// operation, writes the XML answer. Everything runs in the gateway actor; the
-// HTTP server only hands requests in and writes replies out.
+// operation, writes the XML answer. The gateway actor hands each request to
+// an actor of its own (so one slow or CPU-heavy request holds up no other);
+// keys are generated on a bounded pool (api/key_generators.h). The HTTP
+// server only hands requests in and writes replies out.
 #pragma once
 
 #include "actors/cloud.h"

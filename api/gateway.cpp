@@ -1,8 +1,9 @@
-// The gateway actor: one EC2 request from bytes to reply.
+// The EC2 gateway: each request runs in an actor of its own, from bytes to reply.
 //   route -> SigV4 claim -> parameters -> secret lookup (accounts view)
 //   -> signature check -> Action/Version -> DryRun -> the operation.
 #include "api/ec2_params.h"
 #include "api/iam.h"
+#include "api/key_generators.h"
 #include "api/operation.h"
 #include "crypto/digest.h"
 
@@ -16,6 +17,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <thread>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::api::http_parts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::api::reply_fn)
@@ -50,16 +52,6 @@ std::optional<query> parameters_of(const http_parts& req, query_error& err) {
   }
   return params;
 }
-
-struct gateway_state {
-  actors::cloud_actors cloud;
-  ec2_config cfg;
-  uint64_t last_write = 0;
-  std::string token_key = actors::random_chars(32, "0123456789abcdefghijklmnopqrstuvwxyz");
-  static inline const char* name = "ec2-gateway";
-};
-
-using gateway_actor = caf::stateful_actor<gateway_state>;
 
 // What makes two calls "the same": the caller and every parameter but the
 // token itself. The caller is part of it because tokens are scoped to the
@@ -173,61 +165,66 @@ void dispatch(const op_ptr& c) {
   op->second.handler(c);
 }
 
-caf::behavior gateway(gateway_actor* self, actors::cloud_actors cloud, ec2_config cfg) {
-  self->state.cloud = std::move(cloud);
-  self->state.cfg = std::move(cfg);
+// One request, from bytes to reply, in an actor of its own: SigV4, the
+// operation and XML rendering of one request never hold up another. The
+// actor ends once its last reply came back (no behavior, nothing pending).
+void serve(caf::event_based_actor* self, std::shared_ptr<gateway_shared> shared, http_parts req, std::string rid,
+           reply_fn done) {
+  auto c = std::make_shared<op_context>();
+  c->self = self;
+  c->shared = shared;
+  c->cloud = &shared->cloud;
+  c->cfg = &shared->cfg;
+  c->request_id = rid;
+  c->started = std::chrono::steady_clock::now();
+  c->done = std::move(done);
+  if (!is_ec2_path(req.target))
+    return c->fail("InvalidAction", "no EC2 endpoint at this path; use / or /services/compute", 404);
+  if (req.method != "GET" && req.method != "POST")
+    return c->fail("InvalidAction", "the EC2 Query API takes GET or POST, not " + req.method, 405);
+  if (is_login_request(req)) {  // the one unsigned action (see api/iam.h)
+    query_error qerr;
+    auto params = parameters_of(req, qerr);
+    if (!params) return c->fail(qerr);
+    c->params = std::move(*params);
+    c->action = "KumoLogin";
+    c->service = "iam";
+    return login(c);
+  }
+  auth_error aerr;
+  auto claim = parse_claim(req, aerr);
+  if (!claim) return c->fail(aerr.code, aerr.message, aerr.http_status);
+  query_error qerr;
+  auto params = parameters_of(req, qerr);
+  if (!params) return c->fail(qerr);
+  c->params = std::move(*params);
+  if (claim->service == "iam") c->service = "iam";
+  auto parts = std::make_shared<http_parts>(std::move(req));
+  // The key is looked up no older than the last write through here, so
+  // a revoked key stops working for the very next request.
+  self->request(shared->cloud.accounts_view, lookup_timeout, actors::find_key_atom::value, claim->access_key_id,
+                c->read_floor())
+      .then(
+          [=](std::optional<actors::account::key_owner>& owner) {
+            if (!owner)  // not an account's root key: an IAM user's?
+              return authenticate_user(c, *parts, *claim, [c] { dispatch(c); });
+            if (auto bad = verify(*parts, *claim, owner->secret_access_key, signing_region(c, *claim), c->service,
+                                  std::time(nullptr)))
+              return c->fail(bad->code, bad->message, bad->http_status);
+            c->account_id = owner->account_id;
+            c->principal = "arn:aws:iam::" + owner->account_id + ":root";
+            dispatch(c);
+          },
+          [=](caf::error& e) {
+            c->fail("ServiceUnavailable", "credentials could not be checked: " + self->system().render(e), 503);
+          });
+}
+
+// The gateway only hands each request to an actor of its own.
+caf::behavior gateway(caf::event_based_actor* self, std::shared_ptr<gateway_shared> shared) {
   return {
       [=](http_parts& req, std::string& rid, reply_fn& done) {
-        auto c = std::make_shared<op_context>();
-        c->self = self;
-        c->cloud = &self->state.cloud;
-        c->cfg = &self->state.cfg;
-        c->last_write = &self->state.last_write;
-        c->token_key = &self->state.token_key;
-        c->request_id = rid;
-        c->started = std::chrono::steady_clock::now();
-        c->done = std::move(done);
-        if (!is_ec2_path(req.target))
-          return c->fail("InvalidAction", "no EC2 endpoint at this path; use / or /services/compute", 404);
-        if (req.method != "GET" && req.method != "POST")
-          return c->fail("InvalidAction", "the EC2 Query API takes GET or POST, not " + req.method, 405);
-        if (is_login_request(req)) {  // the one unsigned action (see api/iam.h)
-          query_error qerr;
-          auto params = parameters_of(req, qerr);
-          if (!params) return c->fail(qerr);
-          c->params = std::move(*params);
-          c->action = "KumoLogin";
-          c->service = "iam";
-          return login(c);
-        }
-        auth_error aerr;
-        auto claim = parse_claim(req, aerr);
-        if (!claim) return c->fail(aerr.code, aerr.message, aerr.http_status);
-        query_error qerr;
-        auto params = parameters_of(req, qerr);
-        if (!params) return c->fail(qerr);
-        c->params = std::move(*params);
-        if (claim->service == "iam") c->service = "iam";
-        auto parts = std::make_shared<http_parts>(std::move(req));
-        // The key is looked up no older than the last write through here, so
-        // a revoked key stops working for the very next request.
-        self->request(self->state.cloud.accounts_view, lookup_timeout, actors::find_key_atom::value,
-                      claim->access_key_id, self->state.last_write)
-            .then(
-                [=](std::optional<actors::account::key_owner>& owner) {
-                  if (!owner)  // not an account's root key: an IAM user's?
-                    return authenticate_user(c, *parts, *claim, [c] { dispatch(c); });
-                  if (auto bad = verify(*parts, *claim, owner->secret_access_key, signing_region(c, *claim),
-                                        c->service, std::time(nullptr)))
-                    return c->fail(bad->code, bad->message, bad->http_status);
-                  c->account_id = owner->account_id;
-                  c->principal = "arn:aws:iam::" + owner->account_id + ":root";
-                  dispatch(c);
-                },
-                [=](caf::error& e) {
-                  c->fail("ServiceUnavailable",
-                          "credentials could not be checked: " + self->system().render(e), 503);
-                });
+        self->spawn(serve, shared, std::move(req), std::move(rid), std::move(done));
       },
   };
 }
@@ -292,7 +289,13 @@ const op_table& operations() {
 
 caf::actor spawn_ec2_gateway(caf::actor_system& sys, const actors::cloud_actors& cloud,
                              const ec2_config& cfg) {
-  return sys.spawn(gateway, cloud, cfg);
+  auto shared = std::make_shared<gateway_shared>();
+  shared->cloud = cloud;
+  shared->cfg = cfg;
+  shared->token_key = actors::random_chars(32, "0123456789abcdefghijklmnopqrstuvwxyz");
+  // Half the cores (at least one) may generate keys; the rest stay for requests.
+  shared->key_generators = spawn_key_generators(sys, std::thread::hardware_concurrency() / 2);
+  return sys.spawn(gateway, std::move(shared));
 }
 
 void submit(const caf::actor& gateway, http_parts req, std::string request_id, reply_fn done) {

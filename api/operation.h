@@ -10,20 +10,34 @@
 #include "api/filters.h"
 #include "api/xml.h"
 
-#include <set>
-
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 namespace kumo::api {
 
+// What all requests of one gateway share; each request's context holds it,
+// so it lives as long as the last request still running.
+struct gateway_shared {
+  actors::cloud_actors cloud;
+  ec2_config cfg;
+  // The newest event any command through this gateway has written. Queries
+  // wait until the views have it, so a client reads its own (and everyone's
+  // acknowledged) writes.
+  std::atomic<uint64_t> last_write{0};
+  std::string token_key;       // signs NextToken values
+  caf::actor key_generators;   // api/key_generators.h
+};
+
 struct op_context {
-  caf::event_based_actor* self = nullptr;  // the gateway, for requests to aggregates
-  const actors::cloud_actors* cloud = nullptr;
-  const ec2_config* cfg = nullptr;
+  caf::event_based_actor* self = nullptr;  // this request's own actor, for requests to aggregates
+  std::shared_ptr<gateway_shared> shared;
+  const actors::cloud_actors* cloud = nullptr;  // &shared->cloud
+  const ec2_config* cfg = nullptr;              // &shared->cfg
   std::string action;
   std::string request_id;
   std::string account_id;
@@ -35,11 +49,6 @@ struct op_context {
   reply_fn done;  // hands the reply to the HTTP server; called once
   std::chrono::steady_clock::time_point started;
   mutable bool answered = false;
-  // The newest event any command through this gateway has written. Queries
-  // wait until the views have it, so a client reads its own (and everyone's
-  // acknowledged) writes.
-  uint64_t* last_write = nullptr;
-  const std::string* token_key = nullptr;  // signs NextToken values
   // Operations derive the ids of what they create from this seed. With a
   // ClientToken it is the token's (so a retry creates the same resources),
   // else random.
@@ -48,8 +57,12 @@ struct op_context {
   // (durably) before the client sees it, then runs `answer`.
   std::function<void(const std::string& body, std::function<void()> answer)> record_success;
 
-  uint64_t read_floor() const { return *last_write; }
-  void wrote(uint64_t global_seq) const { *last_write = std::max(*last_write, global_seq); }
+  uint64_t read_floor() const { return shared->last_write.load(); }
+  void wrote(uint64_t global_seq) const {
+    auto seen = shared->last_write.load();
+    while (seen < global_seq && !shared->last_write.compare_exchange_weak(seen, global_seq)) {
+    }
+  }
   actors::request_meta meta() const { return {principal, request_id}; }
 
   // Exactly one answer per request: a second one is logged and dropped, and

@@ -133,7 +133,7 @@ std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int
     limit = static_cast<size_t>(n);
   }
   auto sign = [&](size_t offset) {
-    auto mac = crypto::hmac_sha256_hex(*c->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
+    auto mac = crypto::hmac_sha256_hex(c->shared->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
     return std::to_string(offset) + "." + mac.substr(0, 32);
   };
   if (auto token = c->params.get("NextToken"); token && !token->empty()) {

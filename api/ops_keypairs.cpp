@@ -2,6 +2,7 @@
 // Commands go to the KeyPair aggregate "<account>/<name>"; reads come from
 // the key pairs view, always scoped to the caller's account.
 #include "crypto/digest.h"
+#include "api/key_generators.h"
 #include "api/lookups.h"
 #include "api/op_requests.h"
 #include "api/ssh_keys.h"
@@ -14,6 +15,9 @@ namespace kumo::api {
 namespace {
 
 using namespace actors::keypair;
+
+// Generous: requests queue for the pool while others generate.
+constexpr auto key_generation_timeout = std::chrono::seconds(30);
 
 std::optional<std::string> key_name_of(const op_ptr& c) {
   auto name = required(c, "KeyName");
@@ -58,18 +62,24 @@ void create_key_pair_op(const op_ptr& c) {
                    "KeyFormat '" + format.substr(0, 32) + "' is not supported by kumo; use pem");
   auto tags = tags_for(c, "key-pair");
   if (!tags) return;
-  auto generated = generate_key(type);
-  if (!generated) return c->fail("InternalError", "key generation failed", 500);
-  auto private_key = std::make_shared<std::string>(std::move(generated->private_key));
-  store_key_pair(c, *name,
-                 {new_key_pair_id(), type, generated->fingerprint, generated->public_key,
-                  persistence::now_ms(), *tags},
-                 [c, private_key](const state& s) {
-                   xml_writer w;
-                   write_key_summary(w, s);
-                   w.leaf("keyMaterial", *private_key);  // the only time it is ever shown
-                   c->respond(w);
-                 });
+  // On the bounded pool of key generators: RSA costs tens of ms of CPU.
+  c->self->request(c->shared->key_generators, key_generation_timeout, generate_key_atom::value, type)
+      .then(
+          [c, name = *name, type, tags = *tags](generated_key& generated) {
+            auto private_key = std::make_shared<std::string>(std::move(generated.private_key));
+            store_key_pair(c, name,
+                           {new_key_pair_id(), type, generated.fingerprint, generated.public_key,
+                            persistence::now_ms(), tags},
+                           [c, private_key](const state& s) {
+                             xml_writer w;
+                             write_key_summary(w, s);
+                             w.leaf("keyMaterial", *private_key);  // the only time it is ever shown
+                             c->respond(w);
+                           });
+          },
+          [c](caf::error& e) {
+            c->fail("InternalError", "key generation failed: " + c->self->system().render(e) + "; retry", 500);
+          });
 }
 
 void import_key_pair_op(const op_ptr& c) {

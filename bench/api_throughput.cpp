@@ -4,7 +4,8 @@
 // SigV4-signed DescribeRegions and DescribeKeyPairs for a fixed time and
 // prints requests/s and p50/p99 latency. The load generator shares the two
 // cores with kumod, so the figures are a floor, not a ceiling. Also prints
-// what signing alone costs the client.
+// what signing alone costs the client, and one client's DescribeRegions
+// latency while four others loop CreateKeyPair (RSA 2048).
 //
 // usage: api_throughput [seconds per run, default 3]
 #include "crypto/digest.h"
@@ -143,6 +144,28 @@ int main(int argc, char** argv) {
                   name.c_str(), conns, r.requests / r.seconds, r.p50_ms, r.p99_ms,
                   (unsigned long long)r.requests, (unsigned long long)r.errors);
     }
+  }
+  {  // One client's DescribeRegions while four others loop CreateKeyPair (RSA 2048).
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> keys{0};
+    std::vector<std::thread> generating;
+    for (int t = 0; t < 4; ++t)
+      generating.emplace_back([&, t] {
+        api::signed_client c(ep, *creds, "kumo-1");
+        std::string why;
+        for (int n = 0; !stop; ++n) {
+          auto r = c.call({{"Action", "CreateKeyPair"}, {"KeyName", "rsa-" + std::to_string(t) + "-" + std::to_string(n)}},
+                          why);
+          if (r && r->status == 200) keys++;
+        }
+      });
+    auto r = drive(ep, *creds, 1, {{"Action", "DescribeRegions"}}, seconds);
+    stop = true;
+    for (auto& t : generating) t.join();
+    std::printf("  DescribeRegions, 1 conn, while 4 conns loop CreateKeyPair (RSA 2048): p50 %.2f ms  p99 %.2f ms  "
+                "(%llu requests, %llu errors; %llu keys generated meanwhile)\n",
+                r.p50_ms, r.p99_ms, (unsigned long long)r.requests, (unsigned long long)r.errors,
+                (unsigned long long)keys.load());
   }
   done = true;
   drain.join();
