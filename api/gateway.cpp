@@ -15,8 +15,14 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <thread>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kumo::api::http_parts)
@@ -116,6 +122,34 @@ void run_idempotent(const op_ptr& c, op_handler handler) {
 }
 
 void dispatch(const op_ptr& c);
+
+// The key that signs NextToken values: made once and kept in the data dir
+// (mode 0600), so a token handed out before a kumod restart still works
+// after it. Without a data dir (tests of the gateway alone): per process.
+std::string paging_token_key(const std::string& data_dir) {
+  const auto alphabet = "0123456789abcdef";
+  if (data_dir.empty()) return actors::random_chars(64, alphabet);
+  const auto path = data_dir + "/api-token.key";
+  auto read_key = [&] {
+    std::ifstream in(path);
+    std::string key;
+    in >> key;
+    return key.size() == 64 ? key : std::string();
+  };
+  if (auto key = read_key(); !key.empty()) return key;
+  const auto key = actors::random_chars(64, alphabet);
+  const auto tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool written = fd >= 0 && ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!written || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    spdlog::warn("api: cannot keep the paging key in {} ({}); NextToken values will not survive a restart", path,
+                 std::strerror(errno));
+    return key;
+  }
+  return key;
+}
 
 }  // namespace
 
@@ -292,7 +326,7 @@ caf::actor spawn_ec2_gateway(caf::actor_system& sys, const actors::cloud_actors&
   auto shared = std::make_shared<gateway_shared>();
   shared->cloud = cloud;
   shared->cfg = cfg;
-  shared->token_key = actors::random_chars(32, "0123456789abcdefghijklmnopqrstuvwxyz");
+  shared->token_key = paging_token_key(cfg.data_dir);
   // Half the cores (at least one) may generate keys; the rest stay for requests.
   shared->key_generators = spawn_key_generators(sys, std::thread::hardware_concurrency() / 2);
   return sys.spawn(gateway, std::move(shared));

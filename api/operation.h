@@ -125,15 +125,18 @@ std::optional<std::vector<actors::tag_removal>> tag_params(const op_ptr& c, bool
 // Checks one tag against EC2's limits; false after failing the call.
 bool valid_tag(const op_ptr& c, const std::string& key, const std::string& value);
 
-// MaxResults / NextToken. NextToken is opaque and signed (HMAC) over the
-// action, the account and the position, so it cannot be forged or replayed
-// elsewhere.
+// MaxResults / NextToken with EC2's rules per action (ops_common.cpp): a
+// MaxResults above the action's ceiling gives a page of the ceiling, below 5
+// or with the action's id list is an error. NextToken is opaque and signed
+// (HMAC, with the key kept in the data dir) over the action, the account,
+// the call's other parameters and the position, so it cannot be forged or
+// used with other filters, and it survives a kumod restart.
 struct page {
   size_t begin = 0;
   size_t end = 0;
   std::string next_token;  // empty on the last page
 };
-std::optional<page> paginate(const op_ptr& c, size_t total, int min_results = 5, int max_results = 1000);
+std::optional<page> paginate(const op_ptr& c, size_t total);
 
 // <tagSet><item><key/><value/></item>...</tagSet>
 void write_tag_set(xml_writer& w, const std::vector<actors::resource_tag>& tags);

@@ -113,27 +113,84 @@ std::optional<std::vector<actors::tag_removal>> tag_params(const op_ptr& c, bool
   return out;
 }
 
-std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int max_results) {
+namespace {
+
+// EC2's paging rules for the Describe calls kumo pages, from botocore's model
+// and EC2's documentation: MaxResults from `min` up; above `max` a page holds
+// `max`; never together with the explicit id list `ids` (EC2 calls it
+// `ids_set` in its message).
+struct paging_rule {
+  int min = 5;
+  int max = 1000;
+  const char* ids = nullptr;
+  const char* ids_set = nullptr;
+};
+
+const paging_rule& paging_rule_of(const std::string& action) {
+  static const std::map<std::string, paging_rule> rules = {
+      {"DescribeInstances", {5, 1000, "InstanceId", "instancesSet"}},
+      {"DescribeInstanceStatus", {5, 1000, "InstanceId", "instancesSet"}},
+      {"DescribeInstanceTypes", {5, 100}},
+      {"DescribeSecurityGroups", {5, 1000}},
+      {"DescribeSnapshots", {5, 1000, "SnapshotId", "snapshotSet"}},
+      {"DescribeTags", {5, 1000}},
+      {"DescribeVolumeStatus", {5, 1000, "VolumeId", "volumeSet"}},
+      {"DescribeVolumes", {5, 500, "VolumeId", "volumeSet"}},
+  };
+  static const paging_rule fallback;
+  auto it = rules.find(action);
+  return it == rules.end() ? fallback : it->second;
+}
+
+// What a NextToken is bound to: the action, the account and every parameter
+// of the call but the paging ones (filters, id lists, owners ...).
+std::string token_scope(const op_ptr& c) {
+  std::string scope = c->action + "\n" + c->account_id + "\n";
+  for (const auto& [key, value] : c->params.all())
+    if (key != "NextToken" && key != "MaxResults" && key != "Action" && key != "Version")
+      scope += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
+  return scope;
+}
+
+}  // namespace
+
+std::optional<page> paginate(const op_ptr& c, size_t total) {
+  const auto& rule = paging_rule_of(c->action);
   page p;
   size_t limit = total;
   if (auto m = c->params.get("MaxResults")) {
-    int n = 0;
+    long n = -1;
     try {
       size_t used = 0;
-      n = std::stoi(*m, &used);
+      n = std::stol(*m, &used);
       if (used != m->size()) n = -1;
     } catch (const std::exception&) {
       n = -1;
     }
-    if (n < min_results || n > max_results) {
-      c->fail("InvalidParameterValue", "Value (" + m->substr(0, 16) + ") for parameter MaxResults is invalid: use " +
-                                           std::to_string(min_results) + " to " + std::to_string(max_results));
+    if (n < 0) {
+      c->fail("InvalidParameterValue", "Value (" + m->substr(0, 16) + ") for parameter MaxResults is invalid. "
+                                       "Expecting an integer.");
       return std::nullopt;
     }
-    limit = static_cast<size_t>(n);
+    if (n < rule.min) {
+      c->fail("InvalidParameterValue", "Value (" + std::to_string(n) + ") for parameter MaxResults is invalid. "
+                                       "Expecting a value greater than or equal to " + std::to_string(rule.min) + ".");
+      return std::nullopt;
+    }
+    if (rule.ids) {
+      const std::string prefix = std::string(rule.ids) + ".";
+      for (const auto& [key, value] : c->params.all())
+        if (key.rfind(prefix, 0) == 0) {
+          c->fail("InvalidParameterCombination", std::string("The parameter ") + rule.ids_set +
+                                                     " cannot be used with the parameter maxResults");
+          return std::nullopt;
+        }
+    }
+    limit = static_cast<size_t>(std::min<long>(n, rule.max));  // above the ceiling: a page of the ceiling
   }
+  const auto scope = token_scope(c);
   auto sign = [&](size_t offset) {
-    auto mac = crypto::hmac_sha256_hex(c->shared->token_key, c->action + "\n" + c->account_id + "\n" + std::to_string(offset));
+    auto mac = crypto::hmac_sha256_hex(c->shared->token_key, scope + std::to_string(offset));
     return std::to_string(offset) + "." + mac.substr(0, 32);
   };
   if (auto token = c->params.get("NextToken"); token && !token->empty()) {
@@ -146,7 +203,8 @@ std::optional<page> paginate(const op_ptr& c, size_t total, int min_results, int
       ok = crypto::constant_time_equal(sign(offset), *token);
     }
     if (!ok) {
-      c->fail("InvalidParameterValue", "The NextToken is not valid for this request");
+      c->fail("InvalidParameterValue", "The NextToken is not valid for this request (tokens belong to one action, "
+                                       "account and set of filters)");
       return std::nullopt;
     }
     p.begin = std::min(offset, total);

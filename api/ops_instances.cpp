@@ -771,17 +771,21 @@ void describe_instance_types(const op_ptr& c) {
   for (const auto& n : *names)
     if (!find_type(c, n))
       return c->fail("InvalidInstanceType", "The following supplied instance types do not exist: [" + n.substr(0, 64) + "]");
-  xml_writer w;
-  w.open("instanceTypeSet");
-  for (const auto& t : c->cfg->instance_types) {
-    if (!listed(*names, t.instance_type)) continue;
-    if (!matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
+  std::vector<const instance::sizing*> selected;
+  for (const auto& t : c->cfg->instance_types)
+    if (listed(*names, t.instance_type) && matches(*filters, [&](const std::string& f) -> std::vector<std::string> {
           if (f == "instance-type") return {t.instance_type};
           if (f == "vcpu-info.default-vcpus") return {std::to_string(t.vcpus)};
           if (f == "memory-info.size-in-mib") return {std::to_string(t.memory_mib)};
           return {std::to_string(t.disk_gib)};
         }))
-      continue;
+      selected.push_back(&t);
+  auto page = paginate(c, selected.size());
+  if (!page) return;
+  xml_writer w;
+  w.open("instanceTypeSet");
+  for (size_t i = page->begin; i < page->end; ++i) {
+    const auto& t = *selected[i];
     w.open("item").leaf("instanceType", t.instance_type).leaf("currentGeneration", "true");
     w.open("supportedUsageClasses").leaf("item", "on-demand").close("supportedUsageClasses");
     w.open("supportedRootDeviceTypes").leaf("item", "instance-store").close("supportedRootDeviceTypes");
@@ -797,6 +801,7 @@ void describe_instance_types(const op_ptr& c) {
     w.close("item");
   }
   w.close("instanceTypeSet");
+  if (!page->next_token.empty()) w.leaf("nextToken", page->next_token);
   c->respond(w);
 }
 

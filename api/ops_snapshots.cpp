@@ -151,7 +151,7 @@ void describe_snapshots(const op_ptr& c) {
       if (listed(*ids, s.snapshot_id) && listed(*owners, s.owner_id) &&
           matches(*filters, [&](const std::string& f) { return snapshot_filter_values(s, f); }))
         out.push_back(std::move(s));
-    auto page = paginate(c, out.size(), 5, 1000);
+    auto page = paginate(c, out.size());
     if (!page) return;
     xml_writer w;
     w.open("snapshotSet");

@@ -216,7 +216,7 @@ void select_volumes(const op_ptr& c, const std::set<std::string>& allowed, Then 
       if (listed(*ids, v.volume_id) &&
           matches(*filters, [&](const std::string& f) { return volume_filter_values(v, f); }))
         out.push_back(std::move(v));
-    auto page = paginate(c, out.size(), 5, 500);
+    auto page = paginate(c, out.size());
     if (!page) return;
     then(volumes(out.begin() + page->begin, out.begin() + page->end), page->next_token);
   });
