@@ -60,7 +60,6 @@ std::vector<bridge_subnet> bridge_subnets(const desired_plane& desired) {
 }  // namespace
 
 std::string stale_lease::describe() const {
-  if (lease.mac.empty()) return "the unreadable line '" + lease.ip + "'";
   return lease.ip + " of " + lease.mac +
          (owner_mac.empty() ? " (no NIC in the log has " + lease.ip + ")"
                             : " (the log gives " + lease.ip + " to " + owner_mac + ")");
@@ -75,31 +74,35 @@ lease_check check_leases(std::string_view lease_file, const desired_plane& desir
   lease_check out;
   size_t at = 0;
   while (at < lease_file.size()) {
-    const size_t end = std::min(lease_file.find('\n', at), lease_file.size());
-    const auto line = lease_file.substr(at, end - at);
-    at = end + 1;
+    const size_t newline = lease_file.find('\n', at);
+    if (newline == std::string_view::npos) {  // cut off (or being written)
+      ++out.unreadable;
+      break;
+    }
+    const auto line = lease_file.substr(at, newline - at);
+    at = newline + 1;
     if (line.empty()) continue;
     const auto f = fields_of(line);
     if (!f.empty() && f[0] == "duid") {
       out.backed_file.append(line).push_back('\n');
       continue;
     }
-    stale_lease s;
-    const auto address = f.size() >= 3 ? ipv4(f[2]) : std::nullopt;
-    if (address) {
-      s.lease = {lower(f[1]), std::string(f[2]), f.size() >= 5 && f[4] != "*" ? std::string(f[4]) : ""};
-      if (auto h = by_ip.find(f[2]); h != by_ip.end()) {
-        if (lower(h->second->mac) == s.lease.mac) {
-          out.backed_file.append(line).push_back('\n');
-          continue;
-        }
-        s.owner_mac = h->second->mac;
-      }
-      for (const auto& b : bridges)
-        if ((*address & b.mask) == b.network) s.bridge = *b.name;
-    } else {
-      s.lease.ip = std::string(line.substr(0, 64));  // unreadable: named by what it says
+    const auto address = f.size() >= 5 ? ipv4(f[2]) : std::nullopt;
+    if (!address) {
+      ++out.unreadable;
+      continue;
     }
+    stale_lease s;
+    s.lease = {lower(f[1]), std::string(f[2]), f[4] != "*" ? std::string(f[4]) : ""};
+    if (auto h = by_ip.find(f[2]); h != by_ip.end()) {
+      if (lower(h->second->mac) == s.lease.mac) {
+        out.backed_file.append(line).push_back('\n');
+        continue;
+      }
+      s.owner_mac = h->second->mac;
+    }
+    for (const auto& b : bridges)
+      if ((*address & b.mask) == b.network) s.bridge = *b.name;
     out.stale.push_back(std::move(s));
   }
   return out;

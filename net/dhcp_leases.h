@@ -31,8 +31,7 @@ struct stale_lease {
   dhcp_lease lease;
   // The bridge of the desired segment whose subnet holds the IP: dnsmasq
   // takes a DHCPRELEASE for it only there. Empty when no desired segment
-  // holds it (or the line could not be read): only a restart of dnsmasq on a
-  // rewritten file drops it.
+  // holds it: only a restart of dnsmasq on a rewritten file drops it.
   std::string bridge;
   std::string owner_mac;  // the MAC the log gives the IP now; empty when no NIC has it
   // "10.16.0.10 of 02:00:00:00:00:01 (the log gives 10.16.0.10 to 02:...)"
@@ -42,11 +41,14 @@ struct stale_lease {
 
 struct lease_check {
   std::vector<stale_lease> stale;  // in the file's order
-  std::string backed_file;         // the file without the stale lines (what dnsmasq may start from)
+  // Lines that are no IPv4 lease (IPv6 leases, garbage, a last line without
+  // its newline: dnsmasq rewrites the file in place, so a reader may catch it
+  // half written). Not acted on while dnsmasq runs; left out of backed_file.
+  size_t unreadable = 0;
+  std::string backed_file;  // the backed leases (what dnsmasq may start from)
 };
 
-// MACs compare without regard to case. dnsmasq's "duid" line (DHCPv6) is
-// kept; any other line that is not an IPv4 lease is stale.
+// MACs compare without regard to case. dnsmasq's "duid" line is kept.
 lease_check check_leases(std::string_view lease_file, const desired_plane& desired);
 
 }  // namespace kumo::net

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <filesystem>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -86,16 +87,41 @@ void report(const std::vector<stale_lease>& stale, const char* what, bool expect
   }
 }
 
+// The lease file as one consistent read: dnsmasq truncates and rewrites it in
+// place on every grant and renewal, so read until two reads agree.
+std::string read_leases(const std::string& path) {
+  auto text = read_file(path);
+  for (int tries = 0; tries < 5; ++tries) {
+    auto again = read_file(path);
+    if (again == text) break;
+    text = std::move(again);
+  }
+  return text;
+}
+
 // Whether the lease file no longer holds any of `stale` (dnsmasq rewrites it
 // as soon as it has handled a release).
 bool forgotten(const std::string& lease_file, const std::vector<stale_lease>& stale) {
-  const auto text = read_file(lease_file);
+  const auto text = read_leases(lease_file);
   for (const auto& s : stale)
     if (text.find(" " + s.lease.mac + " " + s.lease.ip + " ") != std::string::npos) return false;
   return true;
 }
 
+// Whether `pid` is a dnsmasq running `conf_arg`: one argument is exactly it
+// (a pid may have been reused by anything) and one names dnsmasq.
+bool runs_config(pid_t pid, const std::string& conf_arg) {
+  bool conf = false, named = false;
+  for (const auto& a : process::arguments(pid)) {
+    conf = conf || a == conf_arg;
+    named = named || a == "dnsmasq" || (a.size() > 8 && a.compare(a.size() - 8, 8, "/dnsmasq") == 0);
+  }
+  return conf && named;
+}
+
 }  // namespace
+
+std::string dnsmasq_process::conf_arg() const { return "--conf-file=" + dir_ + "/dnsmasq.conf"; }
 
 pid_t dnsmasq_process::running_pid() {
   if (child_ && !process::alive(child_)) {
@@ -103,17 +129,32 @@ pid_t dnsmasq_process::running_pid() {
     child_ = 0;
   }
   const pid_t pid = std::atoi(read_file(dir_ + "/dnsmasq.pid").c_str());
-  if (pid <= 0 || !process::alive(pid)) return 0;
-  // The pid could have been reused: it is ours only if it runs our config.
-  const auto cmdline = process::command_line(pid);
-  return cmdline.find("dnsmasq") != std::string::npos && cmdline.find(dir_ + "/dnsmasq.conf") != std::string::npos
-             ? pid
-             : 0;
+  return pid > 0 && process::alive(pid) && runs_config(pid, conf_arg()) ? pid : 0;
+}
+
+pid_t dnsmasq_process::unnamed_pid() const {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::atoi(name.c_str());
+    if (pid != ::getpid() && process::alive(pid) && runs_config(pid, conf_arg())) return pid;
+  }
+  return 0;
 }
 
 bool dnsmasq_process::start(const desired_plane& desired, bool expected, std::vector<std::string>& repairs,
                             std::string& error) {
-  // Not running, so the lease file is ours to rewrite: dnsmasq loads it at start.
+  // One that runs our config while its pid file does not name it (kumod died
+  // before it wrote the file, or the file went): two would both answer.
+  if (const pid_t stray = unnamed_pid()) {
+    if (!stop_pid(stray)) {
+      error = "dnsmasq (pid " + std::to_string(stray) + ") runs our config unnamed and would not stop";
+      return false;
+    }
+    repairs.push_back("stopped dnsmasq (pid " + std::to_string(stray) + "): it ran our config without its pid file");
+  }
+  // None runs, so the lease file is ours to rewrite: dnsmasq loads it at start.
   const auto lease_file = dir_ + "/leases";
   auto leases = check_leases(read_file(lease_file), desired);
   if (!leases.stale.empty()) {
@@ -123,11 +164,15 @@ bool dnsmasq_process::start(const desired_plane& desired, bool expected, std::ve
   }
   leases_checked_ = steady_clock::now();
 
+  // What it starts with: a kumod that adopts it later tells from this
+  // whether it runs the current segment list.
+  write_if_changed(dir_ + "/dnsmasq.conf.started", desired.dnsmasq_config, error);
+  if (!error.empty()) return false;
   const auto pid_file = dir_ + "/dnsmasq.pid";
   const auto err_file = dir_ + "/dnsmasq.err";
   ::unlink(pid_file.c_str());  // a dead one's; the new one names itself there once it serves
-  auto child = process::spawn({"dnsmasq", "--keep-in-foreground", "--conf-file=" + dir_ + "/dnsmasq.conf",
-                               "--pid-file=" + pid_file, "--user=root", "--group=root"},
+  auto child = process::spawn({"dnsmasq", "--keep-in-foreground", conf_arg(), "--pid-file=" + pid_file,
+                               "--user=root", "--group=root"},
                               {err_file, true});
   if (!child) {
     error = child.error;
@@ -149,7 +194,7 @@ bool dnsmasq_process::start(const desired_plane& desired, bool expected, std::ve
     error = exited ? "dnsmasq did not start: " + said : "dnsmasq did not write its pid file within 10 s; killed it";
     return false;
   }
-  child_ = child.pid;
+  child_ = known_ = child.pid;
   started_once_ = true;
   return true;
 }
@@ -164,9 +209,11 @@ bool dnsmasq_process::restart(const desired_plane& desired, bool expected, std::
 }
 
 bool dnsmasq_process::release_stale_leases(const desired_plane& desired, bool expected,
-                                           std::vector<std::string>& repairs, std::string& error) {
+                                           std::vector<std::string>& repairs, std::string& error, bool& restarted) {
   const auto lease_file = dir_ + "/leases";
-  auto leases = check_leases(read_file(lease_file), desired);
+  // Unreadable lines are left alone while dnsmasq runs (they may be half
+  // written); a start drops them.
+  auto leases = check_leases(read_leases(lease_file), desired);
   leases_checked_ = steady_clock::now();
   if (leases.stale.empty()) return true;
   // dhcp_release (Debian's dnsmasq-utils) sends dnsmasq a DHCPRELEASE from
@@ -178,7 +225,7 @@ bool dnsmasq_process::release_stale_leases(const desired_plane& desired, bool ex
     if (!by_release) break;
     std::vector<std::string> argv{"dhcp_release", s.bridge, s.lease.ip, s.lease.mac};
     if (!s.lease.client_id.empty()) argv.push_back(s.lease.client_id);
-    if (auto r = process::run(argv, 5s); !r.ok()) {
+    if (auto r = process::run(argv, 2s); !r.ok()) {
       spdlog::warn("net: {}; restarting dnsmasq on a rewritten lease file instead", r.failure(argv));
       by_release = false;
     }
@@ -188,6 +235,7 @@ bool dnsmasq_process::release_stale_leases(const desired_plane& desired, bool ex
     return true;
   }
   if (by_release) spdlog::warn("net: dnsmasq kept a released lease for 1 s; restarting it on a rewritten lease file");
+  restarted = true;
   if (!restart(desired, expected, repairs, error)) return false;
   spdlog::info("net: restarted dnsmasq to drop {} stale lease(s)", leases.stale.size());
   return true;
@@ -214,31 +262,49 @@ bool dnsmasq_process::reconcile(const desired_plane& desired, std::vector<std::s
       spdlog::info("net: started dnsmasq ({} segment(s))", desired.segments);
     return true;
   }
-  if (conf_changed) {
-    if (!restart(desired, true, repairs, error)) return false;
+  // One this process did not start (kumod restarted): kumod may have died
+  // after writing the config or hosts and before telling it.
+  const bool adopting = pid != known_;
+  known_ = pid;
+  const bool older_config = adopting && read_file(dir_ + "/dnsmasq.conf.started") != desired.dnsmasq_config;
+  if (conf_changed || older_config) {
+    if (!restart(desired, conf_changed, repairs, error)) return false;
+    if (older_config && !conf_changed)
+      repairs.push_back("restarted dnsmasq (pid " + std::to_string(pid) + "): it ran an older segment list");
     spdlog::info("net: restarted dnsmasq for the new segment list");
     return true;
   }
-  if (hosts_changed) {
+  // Stale leases go before dnsmasq learns the new hosts, so no address is
+  // known for two MACs at once.
+  const bool never_checked = leases_checked_ == steady_clock::time_point{};
+  if (hosts_changed || adopting || never_checked || steady_clock::now() - leases_checked_ >= lease_recheck) {
+    bool restarted = false;
+    if (!release_stale_leases(desired, hosts_changed, repairs, error, restarted)) return false;
+    if (restarted) return true;  // it read the hosts file as it started
+  }
+  if (hosts_changed || adopting) {
     ::kill(pid, SIGHUP);  // rereads dhcp-hostsfile
     spdlog::info("net: dnsmasq reloads its static leases");
   }
-  const bool never_checked = leases_checked_ == steady_clock::time_point{};
-  if (hosts_changed || never_checked || steady_clock::now() - leases_checked_ >= lease_recheck)
-    return release_stale_leases(desired, hosts_changed, repairs, error);
   return true;
 }
 
 bool dnsmasq_process::stop() {
   const pid_t pid = running_pid();
   if (!pid) return true;
+  if (!stop_pid(pid)) return false;  // its pid file stays: the next reconcile still sees it running
+  ::unlink((dir_ + "/dnsmasq.pid").c_str());
+  spdlog::info("net: stopped dnsmasq (pid {})", pid);
+  return true;
+}
+
+bool dnsmasq_process::stop_pid(pid_t pid) {
   ::kill(pid, SIGTERM);
   if (!within(1s, [&] { return !process::alive(pid); })) {
     spdlog::warn("net: dnsmasq (pid {}) outlived SIGTERM by 1 s; sending SIGKILL", pid);
     ::kill(pid, SIGKILL);
     if (!within(5s, [&] { return !process::alive(pid); })) {
-      // Its pid file stays: the next reconcile still sees it running.
-      spdlog::error("net: dnsmasq (pid {}) still exists 5 s after SIGKILL; left {}/dnsmasq.pid in place", pid, dir_);
+      spdlog::error("net: dnsmasq (pid {}) still exists 5 s after SIGKILL", pid);
       return false;
     }
   }
@@ -246,8 +312,6 @@ bool dnsmasq_process::stop() {
     process::reap(pid);
     child_ = 0;
   }
-  ::unlink((dir_ + "/dnsmasq.pid").c_str());
-  spdlog::info("net: stopped dnsmasq (pid {})", pid);
   return true;
 }
 

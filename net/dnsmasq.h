@@ -7,8 +7,9 @@
 // it by pid wherever PID 1 does not. It outlives a kumod that dies (guests
 // renew leases while the control plane restarts) and is adopted again
 // through its pid file; whether it lives is read from /proc (a zombie is
-// dead), and a pid is taken for ours only if its command line runs our
-// config.
+// dead), and a pid is taken for ours only if one of its arguments is our
+// --conf-file. An adopted one rereads the hosts, and is restarted when it
+// started on another config than the current one (net/README.md).
 #pragma once
 
 #include "net/desired_state.h"
@@ -31,16 +32,23 @@ class dnsmasq_process {
   bool stop();
 
  private:
-  pid_t running_pid();  // 0 when ours is not running
+  std::string conf_arg() const;  // --conf-file=<state dir>/dnsmasq.conf
+  pid_t running_pid();  // the one its pid file names, if it lives and runs our config; else 0
+  pid_t unnamed_pid() const;  // a live one that runs our config (found in /proc); 0 when none
+  bool stop_pid(pid_t pid);   // SIGTERM, SIGKILL after 1 s; false when it outlives that by 5 s
+  // `expected`: a change this pass made explains the stale leases found
+  // (they are logged); otherwise they are drift (repairs).
   // Drops the leases the log does not back from the lease file, then starts.
-  bool start(const desired_plane& desired, bool explained, std::vector<std::string>& repairs, std::string& error);
-  bool restart(const desired_plane& desired, bool explained, std::vector<std::string>& repairs, std::string& error);
-  // Makes a running dnsmasq forget the leases the log does not back.
-  bool release_stale_leases(const desired_plane& desired, bool explained, std::vector<std::string>& repairs,
-                            std::string& error);
+  bool start(const desired_plane& desired, bool expected, std::vector<std::string>& repairs, std::string& error);
+  bool restart(const desired_plane& desired, bool expected, std::vector<std::string>& repairs, std::string& error);
+  // Makes a running dnsmasq forget the leases the log does not back;
+  // `restarted`: it fell back to a restart on a rewritten lease file.
+  bool release_stale_leases(const desired_plane& desired, bool expected, std::vector<std::string>& repairs,
+                            std::string& error, bool& restarted);
 
   std::string dir_;
   pid_t child_ = 0;  // the dnsmasq this process started: ours to reap
+  pid_t known_ = 0;  // the dnsmasq this process started or adopted last
   bool started_once_ = false;
   // When the leases were last held to the log; never: the first pass checks.
   std::chrono::steady_clock::time_point leases_checked_{};

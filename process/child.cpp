@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ struct child_plan {
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   int fds[3] = {-1, -1, -1};  // what becomes the child's 0, 1 and 2
+  int max_fd = 1024;          // RLIMIT_NOFILE: where closing ends without close_range
   bool own_session = false;
   int exec_errno = 0;         // set by the child when exec failed (shared memory)
 };
@@ -74,7 +76,8 @@ int child_main(void* arg) {
       plan->exec_errno = errno;
       ::_exit(127);
     }
-  ::syscall(SYS_close_range, 3u, ~0u, 0u);
+  if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0)  // before Linux 5.9, or refused by a seccomp filter
+    for (int fd = 3; fd < plan->max_fd; ++fd) ::close(fd);
   if (plan->own_session) ::setsid();
   ::execve(plan->path, plan->argv, plan->envp);
   plan->exec_errno = errno;
@@ -119,6 +122,8 @@ spawned start(const std::vector<std::string>& argv, const int (&fds)[3], bool ow
   plan.argv = args.data();
   plan.envp = environ;
   plan.own_session = own_session;
+  if (rlimit r{}; ::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    plan.max_fd = static_cast<int>(std::min<rlim_t>(r.rlim_cur, 1 << 20));
   // Sources above 2, so the child's dup2 onto 0..2 never overwrites a source
   // it still needs (a kumod started with stdio closed opens its files there).
   std::vector<std::unique_ptr<fd_holder>> moved;
@@ -286,6 +291,17 @@ bool alive(pid_t pid) {
   if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
   const char state = stat[paren + 2];
   return state != 'Z' && state != 'X' && state != 'x';
+}
+
+std::vector<std::string> arguments(pid_t pid) {
+  const auto text = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> out;
+  for (size_t at = 0; at < text.size();) {
+    const size_t end = std::min(text.find('\0', at), text.size());
+    out.push_back(text.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
 }
 
 std::string command_line(pid_t pid) {

@@ -69,6 +69,8 @@ bool alive(pid_t pid);
 
 // Its command line with the NULs between arguments as spaces; "" when gone.
 std::string command_line(pid_t pid);
+// Its arguments, argv[0] first; empty when gone (or a zombie).
+std::vector<std::string> arguments(pid_t pid);
 
 // Collects the exit status of `pid` if it is an ended child of this process;
 // never blocks, never touches other children.

@@ -193,11 +193,18 @@ class AddressReuseTest(unittest.TestCase):
                             label, iid, dom.stdout.strip(), self.diagnostics(iid)))
 
     # ---- the tests
+    def dnsmasq_pid(self):
+        with open(os.path.join(self.k.dir, "net", "dnsmasq.pid")) as f:
+            return f.read().strip()
+
     def test_1_relaunch_on_the_same_address_5_times(self):
-        ip = mac = None
+        ip = mac = serving = None
         for n in range(1, ROUNDS + 1):
             label = "round-%d" % n
             iid, ip, mac = self.launch_and_check(label, ip, mac)
+            # The old lease went from the running dnsmasq (dhcp_release), not by restarting it.
+            serving = serving or self.dnsmasq_pid()
+            self.assertEqual(self.dnsmasq_pid(), serving, "%s: dnsmasq was restarted" % label)
             started = time.time()
             self.ec2.terminate_instances(InstanceIds=[iid])
             self.wait_released(label, iid)

@@ -48,12 +48,18 @@ TEST(DhcpLeases, MacsCompareWithoutCaseAndTheDuidLineStays) {
   EXPECT_EQ(check.backed_file, "duid 00:01:00:01:2c:aa\n1796736362 02:00:00:00:00:ab 10.16.0.10 * *\n");
 }
 
-TEST(DhcpLeases, AnUnreadableLineIsStaleAndHasNoBridge) {
+// dnsmasq rewrites its lease file in place: a reader can catch a line cut
+// off ("10.16.0.1" of "10.16.0.10"), which must not pass for a lease.
+TEST(DhcpLeases, UnreadableAndCutOffLinesAreCountedNotTakenForLeases) {
   const auto plane = desired(two_segments(), "/state");
-  auto check = check_leases("garbage\n1796736362 02:00:00:00:00:02 10.16.0.10 * *", plane);
-  ASSERT_EQ(check.stale.size(), 1u);
-  EXPECT_EQ(check.stale[0].bridge, "");
-  EXPECT_EQ(check.stale[0].describe(), "the unreadable line 'garbage'");
+  auto check = check_leases(
+      "garbage\n"
+      "1796736362 1234::5 fe80::1 * 00:01:02\n"
+      "1796736362 02:00:00:00:00:02 10.16.0.10 * *\n"
+      "1796736363 02:00:00:00:00:03 10.16.0.1",
+      plane);
+  EXPECT_TRUE(check.stale.empty());
+  EXPECT_EQ(check.unreadable, 3u);
   EXPECT_EQ(check.backed_file, "1796736362 02:00:00:00:00:02 10.16.0.10 * *\n");
 }
 

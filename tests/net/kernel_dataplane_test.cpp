@@ -105,7 +105,7 @@ class KernelDataplane : public ::testing::Test {
   void TearDown() override {
     if (dp) dp->stop();
     sh("nft delete table ip kumo");
-    for (auto l : {"kbr1000", "kbr1001", "kvx1000", "kvx1001", "kumoul0", "pub0", "kbr-lan"}) sh(std::string("ip link del ") + l);
+    for (auto l : {"kbr1000", "kbr1001", "kbr1002", "kvx1000", "kvx1001", "kvx1002", "kumoul0", "pub0", "kbr-lan"}) sh(std::string("ip link del ") + l);
     std::filesystem::remove_all(dir);
   }
   std::unique_ptr<net::dataplane> make() {
@@ -343,16 +343,16 @@ TEST_F(KernelDataplane, AnAddressGoesToItsNewMacAtOnceAfterItsNicIsGone) {
   EXPECT_EQ(output("cat " + (dir / "dnsmasq.pid").string()), pid) << "released, not restarted";
 }
 
-// kumod died after writing the hosts file and before releasing: the next
-// process's first pass finds the stale lease in the running dnsmasq, releases
-// it and records that as a repair.
+// kumod died after writing the hosts file, before releasing and before
+// telling dnsmasq (SIGHUP): the next process's first pass finds the stale
+// lease in the running dnsmasq, releases it, records that as a repair, and
+// has dnsmasq reread the hosts.
 TEST_F(KernelDataplane, AStaleLeaseFoundByTheNextProcessIsReleasedAndReported) {
   a1_leased guests([&](const net::network_view& v) { return apply(v); });
   ASSERT_FALSE(HasFailure());
   const auto after = net::desired(a1_replaced_by_a3(), dir.string());
   std::ofstream(dir / "hosts") << after.dnsmasq_hosts;
   const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
-  ASSERT_EQ(sh("kill -HUP " + pid), 0);
   dp = make();  // the crash: the old one never stops dnsmasq
   EXPECT_NE(joined(apply(a1_replaced_by_a3()).repairs)
                 .find("released the DHCP lease 10.16.0.10 of d0:0d:00:00:00:01 (the log gives 10.16.0.10 to "
@@ -380,6 +380,48 @@ TEST_F(KernelDataplane, ALeaseFileIsRewrittenFromTheLogBeforeDnsmasqStarts) {
   EXPECT_EQ(leases.find("d0:0d:00:00:00:01"), std::string::npos) << leases;
   EXPECT_NE(leases.find("d0:0d:00:00:00:03 10.16.1.10"), std::string::npos) << "b1's lease stays\n" << leases;
   EXPECT_EQ(dhcp(guests.a3), "10.16.0.10");
+}
+
+// kumod died after writing a new segment list, before restarting dnsmasq:
+// the next process restarts the dnsmasq it adopts, and the new segment's
+// guest gets its lease.
+TEST_F(KernelDataplane, AnAdoptedDnsmasqOnAnOlderSegmentListIsRestarted) {
+  apply(two_segments());
+  auto view = two_segments();
+  view.segments.push_back({1002, "333333333333", "sg-c", "10.16.2.0/24"});
+  view.nics.push_back({"i-c1", 1002, "d0:0d:00:00:00:0c", "10.16.2.10", "", "kt000000000000c"});
+  const auto after = net::desired(view, dir.string());
+  std::ofstream(dir / "dnsmasq.conf") << after.dnsmasq_config;
+  std::ofstream(dir / "hosts") << after.dnsmasq_hosts;
+  const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
+  netns c1;
+  c1.plug("kt000000000000c", "d0:0d:00:00:00:0c");
+  dp = make();
+  auto text = joined(apply(view).repairs);
+  EXPECT_NE(text.find("it ran an older segment list"), std::string::npos) << text;
+  EXPECT_NE(output("cat " + (dir / "dnsmasq.pid").string()), pid);
+  EXPECT_EQ(dhcp(c1), "10.16.2.10");
+}
+
+// A dnsmasq that runs our config while its pid file does not name it (kumod
+// died between starting it and its writing the file) is stopped before
+// another starts: two would both answer, one of them unmanaged.
+TEST_F(KernelDataplane, ADnsmasqItsPidFileDoesNotNameIsStoppedBeforeAnotherStarts) {
+  apply(two_segments());
+  const auto pid = output("cat " + (dir / "dnsmasq.pid").string());
+  std::filesystem::remove(dir / "dnsmasq.pid");
+  auto text = joined(apply(two_segments()).repairs);
+  EXPECT_NE(text.find("stopped dnsmasq (pid " + pid.substr(0, pid.find('\n')) + "): it ran our config without its pid file"),
+            std::string::npos)
+      << text;
+  int running = 0;  // live processes with our --conf-file argument
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const auto name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos || !process::alive(std::stoi(name))) continue;
+    for (const auto& a : process::arguments(std::stoi(name)))
+      if (a == "--conf-file=" + (dir / "dnsmasq.conf").string()) ++running;
+  }
+  EXPECT_EQ(running, 1);
 }
 
 TEST_F(KernelDataplane, MalformedEntriesAreLeftOutNotApplied) {
