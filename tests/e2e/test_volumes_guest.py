@@ -131,8 +131,9 @@ class VolumesOnARealGuestTest(unittest.TestCase):
         # is attached exactly once, and the guest (which kept running) has it.
         self.a.attach_volume(VolumeId=restored, InstanceId=iid, Device="/dev/sdh")
         self.k.kill()
-        self.k = Kumod(*FLAGS, data_dir=self.k.dir)
-        self.a = client(self.k, self.k.admin_key, self.k.admin_secret)
+        # On the class: tearDownClass stops this one (an instance attribute left it running).
+        self.k = type(self).k = Kumod(*FLAGS, data_dir=self.k.dir)
+        self.a = type(self).a = client(self.k, self.k.admin_key, self.k.admin_secret)
         v = self.attached(restored, 90)
         self.assertEqual([x["InstanceId"] for x in v["Attachments"]], [iid])
         self.until(lambda: len(self.data_disks(iid, GIB)) >= 2, 60, "the restored 1 GiB disk in the guest")
