@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <sys/stat.h>
 #include <iostream>
+#include <string_view>
 #include <thread>
 
 namespace {
@@ -220,6 +221,11 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      std::cout << kumo::daemon::usage();
+      return 0;
+    }
   std::string error;
   auto cfg = kumo::daemon::parse_config({argv + 1, argv + argc}, error);
   if (!cfg) {

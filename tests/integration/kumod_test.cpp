@@ -163,6 +163,17 @@ TEST(Kumod, BadFlagsAreRefusedWithTheReason) {
   EXPECT_NE(r.output.find("unknown setting 'colour'"), std::string::npos) << r.output;
 }
 
+TEST(Kumod, HelpPrintsTheUsageAndSucceeds) {
+  for (const char* flag : {"--help", "-h"}) {
+    auto r = test::run({test::binary("kumod"), "--listen=nonsense", flag});
+    EXPECT_EQ(r.exit_code, 0) << flag;
+    EXPECT_EQ(r.output.rfind("usage: kumod", 0), 0u) << flag << ": " << r.output;
+  }
+  auto r = test::run({test::binary("kumoctl"), "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output.rfind("usage: kumoctl", 0), 0u) << r.output;
+}
+
 TEST(Kumod, ConfigFileIsReadAndFlagsOverrideIt) {
   test::temp_dir dir;
   {
