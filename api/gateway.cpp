@@ -112,6 +112,22 @@ void run_idempotent(const op_ptr& c, op_handler handler) {
                       },
                       [=](caf::error& e) { not_recorded(self->system().render(e)); });
             };
+            c->release_claim = [self = c->self, meta = c->meta(), registry, id, token, hash = claim.params_hash](
+                                   const std::string& code, std::function<void()> answer) {
+              self->request(registry, lookup_timeout, id, ct::command{ct::release{hash, code}}, meta)
+                  .then(
+                      [=](ct::client_token_reply& r) {
+                        if (r.error)
+                          spdlog::warn("rid={} ClientToken {}: claim not released: {}", meta.request_id, token,
+                                       r.error->message);
+                        answer();
+                      },
+                      [=](caf::error& e) {
+                        spdlog::warn("rid={} ClientToken {}: claim not released: {}", meta.request_id, token,
+                                     self->system().render(e));
+                        answer();
+                      });
+            };
             handler(c);
           },
           [=](caf::error& e) {
@@ -290,8 +306,13 @@ void op_context::fail(const std::string& code, const std::string& message, int s
   if (answered) return spdlog::error("rid={} {}: second answer ({}) dropped", request_id, action, code);
   answered = true;
   log_reply(status);
-  done({status, "text/xml;charset=UTF-8",
-        service == "iam" ? iam_error(code, message, request_id) : ec2_error(code, message, request_id)});
+  http_reply reply{status, "text/xml;charset=UTF-8",
+                   service == "iam" ? iam_error(code, message, request_id) : ec2_error(code, message, request_id)};
+  // A call refused on its input never used its ClientToken (EC2): a retry,
+  // also with other parameters, runs afresh. After a server error the claim
+  // stays, so a retry repeats the call with the same seed and ids.
+  if (!release_claim || status >= 500) return done(std::move(reply));
+  release_claim(code, [done = done, reply = std::move(reply)]() mutable { done(std::move(reply)); });
 }
 
 op_context::~op_context() {

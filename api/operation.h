@@ -56,6 +56,9 @@ struct op_context {
   // Set when the call carries a ClientToken: records a successful response
   // (durably) before the client sees it, then runs `answer`.
   std::function<void(const std::string& body, std::function<void()> answer)> record_success;
+  // Set with record_success: releases the claim of a call refused on its
+  // input (4xx) before the client sees the error, then runs `answer`.
+  std::function<void(const std::string& error_code, std::function<void()> answer)> release_claim;
 
   uint64_t read_floor() const { return shared->last_write.load(); }
   void wrote(uint64_t global_seq) const {

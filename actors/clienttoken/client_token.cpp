@@ -46,6 +46,11 @@ decision_t aggregate::decide(const std::string& id, const state& s, const comman
             if (s.done) return {};
             return {{completed{cmd.response_body}}, {}};
           },
+          [&](const release& cmd) -> decision_t {
+            // A completed call is never undone; another claim is not ours to drop.
+            if (!s.exists || s.done || s.params_hash != cmd.params_hash) return {};
+            return {{released{cmd.error_code}}, {}};
+          },
       },
       c);
 }
@@ -59,6 +64,7 @@ state aggregate::apply(state s, const event& e) {
                    s.done = true;
                    s.response_body = ev.response_body;
                  },
+                 [&](const released&) { s = state{}; },
              },
              e);
   return s;
@@ -71,6 +77,9 @@ persistence::new_event aggregate::encode(const event& e) {
                           return persistence::new_event{"completed", 1,
                                                         json{{"response_body", ev.response_body}}.dump()};
                         },
+                        [](const released& ev) {
+                          return persistence::new_event{"released", 1, json{{"error_code", ev.error_code}}.dump()};
+                        },
                     },
                     e);
 }
@@ -81,6 +90,8 @@ persistence::status aggregate::decode(const persistence::event_record& r, event&
       out = j.get<claimed>();
     else if (r.type == "completed")
       out = completed{j.at("response_body").get<std::string>()};
+    else if (r.type == "released")
+      out = released{j.at("error_code").get<std::string>()};
     else
       return false;
     return true;

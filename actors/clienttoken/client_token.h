@@ -7,7 +7,8 @@
 // the recorded response, or, if the first call never finished (a crash),
 // runs again with the same seed and so creates the same resources, which the
 // resources' own aggregates accept as repeats. Different parameters with the
-// same token: IdempotentParameterMismatch.
+// same token: IdempotentParameterMismatch. A call refused on its input (a 4xx)
+// releases its claim, as on EC2: the token is then free for any retry.
 #pragma once
 
 #include "actors/runtime/decision.h"
@@ -28,7 +29,11 @@ struct claim {
 struct complete {
   std::string response_body;  // the XML inside <ActionResponse>, without the requestId
 };
-using command = std::variant<claim, complete>;
+struct release {
+  std::string params_hash;  // only the claim of these parameters goes
+  std::string error_code;   // why the call failed, for the log's readers
+};
+using command = std::variant<claim, complete, release>;
 
 // ---- Events
 struct claimed {
@@ -40,7 +45,10 @@ struct claimed {
 struct completed {
   std::string response_body;
 };
-using event = std::variant<claimed, completed>;
+struct released {
+  std::string error_code;
+};
+using event = std::variant<claimed, completed, released>;
 
 // ---- State
 struct state {

@@ -210,6 +210,19 @@ class VolumesTest(unittest.TestCase):
                          "IdempotentParameterMismatch")
         self.s.available(first["VolumeId"])
         self.a.delete_volume(VolumeId=first["VolumeId"])
+        # A call refused on its input leaves its token unused, as on EC2: a
+        # retry with other parameters runs, and is then idempotent itself.
+        before = {v["VolumeId"] for v in self.a.describe_volumes()["Volumes"]}
+        self.assertEqual(error_code(self.a.create_volume, Size=0, AvailabilityZone=ZONE, ClientToken="vol-token-2"),
+                         "InvalidParameterValue")
+        self.assertEqual({v["VolumeId"] for v in self.a.describe_volumes()["Volumes"]}, before)
+        retried = self.a.create_volume(Size=1, AvailabilityZone=ZONE, ClientToken="vol-token-2")["VolumeId"]
+        self.assertEqual(self.a.create_volume(Size=1, AvailabilityZone=ZONE, ClientToken="vol-token-2")["VolumeId"],
+                         retried)
+        self.assertEqual(error_code(self.a.create_volume, Size=2, AvailabilityZone=ZONE, ClientToken="vol-token-2"),
+                         "IdempotentParameterMismatch")
+        self.s.available(retried)
+        self.a.delete_volume(VolumeId=retried)
 
     def test_attach_detach_through_the_node(self):
         iid = self.run_instance()

@@ -205,7 +205,22 @@ TEST(ClientToken, SameParametersRepeatDifferentParametersMismatch) {
   EXPECT_TRUE(s.done);
   EXPECT_EQ(s.response_body, "<x/>");
   EXPECT_TRUE(A::decide(id, s, complete{"<y/>"}).events.empty());
-  expect_codec_round_trip<A>({claimed{"RunInstances", "h", "s", 1}, completed{"<r/>"}});
+  EXPECT_TRUE(A::decide(id, s, release{"h1", "InvalidParameterValue"}).events.empty()) << "a completed call stays";
+  expect_codec_round_trip<A>({claimed{"RunInstances", "h", "s", 1}, completed{"<r/>"}, released{"Bad"}});
+}
+
+TEST(ClientToken, ACallRefusedOnItsInputReleasesItsClaim) {
+  using namespace client_token;
+  using A = client_token::aggregate;
+  const auto id = aggregate_id(account_id, "my-token");
+  auto s = fold<A>(A::decide(id, {}, claim{"CreateVolume", "h1", "seed-1", 1}).events);
+  EXPECT_TRUE(A::decide(id, s, release{"h2", "InvalidParameterValue"}).events.empty())
+      << "only the claim of the failed call's parameters goes";
+  s = fold<A>(A::decide(id, s, release{"h1", "InvalidParameterValue"}).events, s);
+  EXPECT_FALSE(s.exists);
+  auto again = A::decide(id, s, claim{"CreateVolume", "h2", "seed-2", 2});
+  ASSERT_FALSE(again.error) << "a retry with other parameters runs";
+  EXPECT_EQ(fold<A>(again.events, s).seed, "seed-2");
 }
 
 TEST(InstanceTypes, ParsedFromConfigWithClearErrors) {
