@@ -51,10 +51,25 @@ http_parts parts_of(http::request<http::string_body>& req) {
 
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket socket, const http_config& cfg, std::atomic<int>& in_flight)
-      : stream_(std::move(socket)), cfg_(cfg), in_flight_(in_flight) {}
+  // `connections` counts open sessions; this one leaves it when it goes.
+  session(tcp::socket socket, const http_config& cfg, std::atomic<int>& in_flight, std::atomic<unsigned>& connections)
+      : stream_(std::move(socket)), cfg_(cfg), in_flight_(in_flight), connections_(connections) {
+    ++connections_;
+  }
+  ~session() { --connections_; }
 
-  void run() { read(); }
+  void run() {
+    if (connections_ <= cfg_.max_connections) return read();
+    auto rid = new_request_id();
+    spdlog::warn("rid={} http: {} connections are open (--max-connections); refused one", rid,
+                 connections_.load());
+    write(make_response(11, false, 503, "text/xml;charset=UTF-8",
+                        ec2_error("RequestLimitExceeded",
+                                  "kumod serves at most " + std::to_string(cfg_.max_connections) +
+                                      " connections at once; retry with backoff",
+                                  rid),
+                        rid));
+  }
 
  private:
   void read() {
@@ -62,8 +77,24 @@ class session : public std::enable_shared_from_this<session> {
     parser_->body_limit(cfg_.max_request_bytes);
     parser_->header_limit(16 * 1024);
     stream_.expires_after(cfg_.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&session::on_header, shared_from_this()));
+  }
+
+  // A client that sent `Expect: 100-continue` waits for our go before it
+  // sends the body (the aws CLI and curl do for larger bodies).
+  void on_header(beast::error_code ec, size_t) {
+    if (ec) return on_read(ec, 0);
+    auto read_body = [self = shared_from_this()] {
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       beast::bind_front_handler(&session::on_read, self));
+    };
+    if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
+    auto go = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+    http::async_write(stream_, *go, [self = shared_from_this(), go, read_body](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      read_body();
+    });
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -140,6 +171,7 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   const http_config& cfg_;
   std::atomic<int>& in_flight_;
+  std::atomic<unsigned>& connections_;
 };
 
 class beast_server final : public http_server {
@@ -201,13 +233,14 @@ class beast_server final : public http_server {
         timer->async_wait([this, timer](beast::error_code) { accept(); });
         return;
       }
-      std::make_shared<session>(std::move(s), cfg_, in_flight_)->run();
+      std::make_shared<session>(std::move(s), cfg_, in_flight_, connections_)->run();
       accept();
     });
   }
 
   http_config cfg_;
   std::atomic<int> in_flight_{0};
+  std::atomic<unsigned> connections_{0};
   asio::io_context ioc_{io_threads};
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;

@@ -1,5 +1,6 @@
 // kumod's HTTP endpoint (Boost.Beast): HTTP/1.1 keep-alive, a request size
-// limit, per-connection timeouts and graceful shutdown. GET /healthz is the
+// limit, a connection limit, `Expect: 100-continue`, per-connection timeouts
+// and graceful shutdown. GET /healthz is the
 // unsigned readiness probe; every other request goes to `handler` (the EC2
 // gateway), whose reply may come back on any thread.
 #pragma once
@@ -21,6 +22,9 @@ struct http_config {
   uint16_t port = 8773;  // Eucalyptus's port; 0 picks a free one
   std::string region = "kumo-1";
   size_t max_request_bytes = 1 << 20;
+  // Open connections at most; one more is answered 503 RequestLimitExceeded
+  // and closed (never a crash for want of file descriptors).
+  unsigned max_connections = 1024;
   std::chrono::seconds idle_timeout{60};
   request_handler handler;
 };

@@ -156,6 +156,13 @@ bool set(config& c, const std::string& key, const std::string& value, std::strin
       return false;
     }
     c.worker_threads = static_cast<unsigned>(std::stoul(value));
+  } else if (key == "max-connections") {
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 6 ||
+        std::stoul(value) == 0) {
+      error = "--max-connections must be a number from 1 to 999999, got '" + value + "'";
+      return false;
+    }
+    c.max_connections = static_cast<unsigned>(std::stoul(value));
   } else if (key == "hypervisor") {
     if (value != "libvirt" && value != "fake") {
       error = "--hypervisor must be libvirt or fake, got '" + value + "'";
@@ -218,7 +225,8 @@ const char* usage() {
   return "usage: kumod [--config=FILE] [--data-dir=DIR] [--listen=HOST:PORT] [--region=NAME]\n"
          "             [--zones=A,B] [--role=all-in-one|cloud,cluster[,storage]|node] [--cluster-listen=HOST:PORT]\n"
          "             [--cluster=HOST:PORT] [--log-level=trace|debug|info|warn|error]\n"
-         "             [--threads=N] [--hypervisor=libvirt|fake] [--libvirt-uri=URI] [--node-id=NAME]\n"
+         "             [--threads=N] [--max-connections=N] [--hypervisor=libvirt|fake] [--libvirt-uri=URI]\n"
+         "             [--node-id=NAME]\n"
          "             [--node-vcpus=N] [--node-memory-mib=N] [--node-disk-gib=N]\n"
          "             [--instance-types=name:vcpus:mib:gib,...] [--placement=pack|spread]\n"
          "             [--stop-grace-seconds=N]\n"

@@ -24,6 +24,7 @@ struct config {
   std::string cluster;                 // node role: HOST:PORT of the cloud's cluster endpoint
   std::string log_level = "info";
   unsigned worker_threads = 0;  // 0 = one per core
+  unsigned max_connections = 1024;  // open API connections; more are answered RequestLimitExceeded
   // Compute
   std::string hypervisor = "libvirt";  // libvirt | fake (in-process, for tests and demos)
   std::string libvirt_uri = "qemu:///system";

@@ -182,6 +182,7 @@ int run(const daemon::config& cfg, const sigset_t& signals) {
       http_cfg.address = cfg.listen_address;
       http_cfg.port = cfg.listen_port;
       http_cfg.region = cfg.region;
+      http_cfg.max_connections = cfg.max_connections;
       gateway = api::spawn_ec2_gateway(sys, cloud, {cfg.region, cfg.zones, cfg.data_dir, cluster->instance_types});
       http_cfg.handler = [gateway](api::http_parts req, std::string rid, api::reply_fn done) {
         api::submit(gateway, std::move(req), std::move(rid), std::move(done));
