@@ -97,6 +97,11 @@ std::optional<credentials> read_credentials(const std::string& path, const std::
   return c;
 }
 
+namespace {
+// Generous: kumoctl's longest calls (an LDAP sync) take seconds.
+constexpr long answer_timeout_seconds = 120;
+}  // namespace
+
 signed_client::signed_client(endpoint ep, credentials creds, std::string region)
     : ep_(std::move(ep)), creds_(std::move(creds)), region_(std::move(region)) {}
 
@@ -119,6 +124,9 @@ bool signed_client::connect_once(std::string& why) {
   }
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A server that never answers fails the call instead of hanging the caller.
+  timeval limit{answer_timeout_seconds, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   return true;
 }
 
@@ -163,6 +171,13 @@ std::optional<http_reply> signed_client::call(const std::map<std::string, std::s
     bool failed = false;
     while (header_end == std::string::npos || in.size() < header_end + 4 + length) {
       auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        close(fd_);
+        fd_ = -1;
+        why = "no answer from " + ep_.host + ":" + std::to_string(ep_.port) + " within " +
+              std::to_string(answer_timeout_seconds) + " s";
+        return std::nullopt;
+      }
       if (n <= 0) {
         failed = true;
         break;
