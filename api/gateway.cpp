@@ -64,11 +64,7 @@ std::optional<query> parameters_of(const http_parts& req, query_error& err) {
 // account: another user of the account repeating a token must not be handed
 // the first caller's recorded response (IdempotentParameterMismatch instead).
 std::string parameters_hash(const std::string& principal, const query& params) {
-  std::string canonical = principal + "\n";
-  for (const auto& [key, value] : params.all())
-    if (key != "ClientToken")
-      canonical += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
-  return crypto::sha256_hex(canonical);
+  return crypto::sha256_hex(principal + "\n" + params.canonical({"ClientToken"}));
 }
 
 // EC2 idempotency: the first call with a token runs; a repeat gets the

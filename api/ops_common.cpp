@@ -145,11 +145,7 @@ const paging_rule& paging_rule_of(const std::string& action) {
 // What a NextToken is bound to: the action, the account and every parameter
 // of the call but the paging ones (filters, id lists, owners ...).
 std::string token_scope(const op_ptr& c) {
-  std::string scope = c->action + "\n" + c->account_id + "\n";
-  for (const auto& [key, value] : c->params.all())
-    if (key != "NextToken" && key != "MaxResults" && key != "Action" && key != "Version")
-      scope += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
-  return scope;
+  return c->action + "\n" + c->account_id + "\n" + c->params.canonical({"NextToken", "MaxResults", "Action", "Version"});
 }
 
 }  // namespace

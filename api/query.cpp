@@ -106,6 +106,14 @@ void query::erase_prefixed(const std::string& prefix) {
     it = params_.erase(it);
 }
 
+std::string query::canonical(const std::set<std::string>& except) const {
+  std::string out;
+  for (const auto& [key, value] : params_)
+    if (!except.count(key))
+      out += std::to_string(key.size()) + ":" + key + "=" + std::to_string(value.size()) + ":" + value + "\n";
+  return out;
+}
+
 std::optional<std::string> query::get(const std::string& name) const {
   if (auto it = params_.find(name); it != params_.end()) return it->second;
   return std::nullopt;

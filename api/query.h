@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,10 @@ class query {
   void erase_prefixed(const std::string& prefix);
 
   const std::map<std::string, std::string>& all() const { return params_; }
+  // Every parameter but `except`, length-prefixed, one per line, by name:
+  // the same parameters give the same text, and no two sets the same (what
+  // ClientToken hashes and NextToken signs).
+  std::string canonical(const std::set<std::string>& except) const;
   std::optional<std::string> get(const std::string& name) const;
   bool has(const std::string& name) const { return params_.count(name) > 0; }
 
