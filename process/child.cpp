@@ -304,14 +304,6 @@ std::vector<std::string> arguments(pid_t pid) {
   return out;
 }
 
-std::string command_line(pid_t pid) {
-  auto text = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-  for (auto& c : text)
-    if (c == '\0') c = ' ';
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  return text;
-}
-
 void reap(pid_t pid) {
   if (pid <= 0) return;
   int status = 0;

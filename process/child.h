@@ -67,8 +67,6 @@ finished run(const std::vector<std::string>& argv, std::chrono::milliseconds tim
 // and its state is neither zombie nor dead.
 bool alive(pid_t pid);
 
-// Its command line with the NULs between arguments as spaces; "" when gone.
-std::string command_line(pid_t pid);
 // Its arguments, argv[0] first; empty when gone (or a zombie).
 std::vector<std::string> arguments(pid_t pid);
 

@@ -156,7 +156,10 @@ TEST(Child, AZombieIsDeadAndReapTakesOnlyThePidAskedFor) {
   reap(b.pid);
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(b.pid)));
   EXPECT_TRUE(alive(::getpid()));
-  EXPECT_NE(command_line(::getpid()).find("process_tests"), std::string::npos);
+  const auto self = arguments(::getpid());
+  ASSERT_FALSE(self.empty());
+  EXPECT_NE(self[0].find("process_tests"), std::string::npos);
+  EXPECT_TRUE(arguments(a.pid).empty()) << "gone: no arguments";
 }
 
 }  // namespace
